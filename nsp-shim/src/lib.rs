@@ -1,0 +1,65 @@
+//! The DNS ⇄ PNRP translation for `*.pnrp.net` (design §6, the "NSP shim").
+//!
+//! The shim defines the one small interface it needs, [`PeerLookup`], and
+//! the daemon implements it and serves the shim in-process, so the
+//! dependency points from `pnrp` (the daemon) to this crate and never back.
+//! The DNS server on hickory-proto (A/AAAA/SRV/TXT, NXDOMAIN with SOA,
+//! REFUSED outside the zone, EDNS0, TCP fallback) arrives with the DNS-stub
+//! issue; this crate fixes the interface it will be written against.
+
+use core::future::Future;
+use core::time::Duration;
+use std::net::IpAddr;
+
+/// One published application endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupEndpoint {
+    /// Address (v4-mapped IPv6 addresses are given as IPv4).
+    pub addr: IpAddr,
+    /// Registered port, 0 if none.
+    pub port: u16,
+    /// IANA protocol number (6 TCP, 17 UDP, 0 unspecified).
+    pub protocol: u16,
+}
+
+/// A verified answer for one host name: every registration found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LookupAnswer {
+    /// Endpoints of all registrations, in the daemon's order.
+    pub endpoints: Vec<LookupEndpoint>,
+    /// Comments of the registrations, for TXT.
+    pub comments: Vec<String>,
+    /// Text extended payloads, for TXT.
+    pub texts: Vec<String>,
+    /// How long the answer may be cached.
+    pub ttl: Duration,
+}
+
+/// Why a lookup produced no answer; each maps to one DNS rcode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// The name is not registered in any cloud (NXDOMAIN).
+    #[error("name not found")]
+    NotFound,
+    /// The host name has no peer-name form (NXDOMAIN).
+    #[error("invalid host name")]
+    Invalid,
+    /// The cloud could not answer within the budget (SERVFAIL).
+    #[error("lookup timed out")]
+    Timeout,
+    /// The node is overloaded or not running (SERVFAIL).
+    #[error("resolver unavailable")]
+    Unavailable,
+}
+
+/// How the shim looks a `*.pnrp.net` host name up. Implemented by the
+/// daemon (in-process) and by clients of its lookup socket.
+pub trait PeerLookup {
+    /// Resolves `host` (any letter case, inside `pnrp.net`) within `budget`.
+    fn lookup(
+        &self,
+        host: &str,
+        budget: Duration,
+    ) -> impl Future<Output = Result<LookupAnswer, LookupError>> + Send;
+}

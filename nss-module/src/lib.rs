@@ -1,0 +1,59 @@
+//! `libnss_pnrp.so.2`: the glibc NSS module that resolves `*.pnrp.net`
+//! through the local `pnrpd` (design §6).
+//!
+//! This crate is a guest in arbitrary processes: no tokio, no threads, no
+//! logging, no global state, and every entry point will be wrapped so that a
+//! panic can never unwind into glibc. The first piece is the zone gate that
+//! every entry point runs before any I/O: names outside `pnrp.net` must be
+//! answered `NSS_STATUS_UNAVAIL` without a single system call. The entry
+//! points themselves (`_nss_pnrp_gethostbyname{4,3,2,}_r`) and the lookup
+//! socket client arrive with the NSS issue; see `ARCHITECTURE.md`.
+
+/// The zone this module answers for.
+pub const ZONE: &[u8] = b"pnrp.net";
+
+/// Whether `name` (as glibc hands it over: bytes, any letter case, optional
+/// trailing dot) lies strictly inside `pnrp.net`. Performs no allocation and
+/// no system call.
+pub fn is_in_zone(name: &[u8]) -> bool {
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    // At least one label, a dot, then the zone.
+    let Some(split) = name.len().checked_sub(ZONE.len() + 1) else {
+        return false;
+    };
+    split > 0 && name[split] == b'.' && name[split + 1..].eq_ignore_ascii_case(ZONE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_gate_accepts_names_under_pnrp_net_in_any_case() {
+        for n in [
+            &b"myhost.pnrp.net"[..],
+            b"MyHost.PNRP.NET",
+            b"a.b.pnrp.net.",
+            b"x.pnrp.net",
+        ] {
+            assert!(is_in_zone(n), "{}", String::from_utf8_lossy(n));
+        }
+    }
+
+    #[test]
+    fn zone_gate_refuses_everything_else() {
+        for n in [
+            &b""[..],
+            b".",
+            b"pnrp.net",
+            b"pnrp.net.",
+            b".pnrp.net",
+            b"example.com",
+            b"xpnrp.net",
+            b"host.pnrp.net.evil",
+            b"host.pnrp.nett",
+        ] {
+            assert!(!is_in_zone(n), "{}", String::from_utf8_lossy(n));
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Signing and verification behind traits, so that the daemon uses ECDSA
+//! P-256 while the simulator can swap in a cheap verifier.
+//!
+//! Profile (design §3, DEVIATION from MS-PNRP's RSA-1024/SHA-1): ECDSA over
+//! P-256 with SHA-256, signatures as fixed 64-byte `r ‖ s` (big-endian scalars)
+//! with low S; public keys as 33-byte SEC1 compressed points. A high-S
+//! signature is refused, so every valid signature has exactly one encoding.
+
+use core::fmt;
+
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{SigningKey, VerifyingKey};
+
+use crate::id::BinaryAuthority;
+
+/// Length of a SEC1 compressed P-256 public key.
+pub const PUBLIC_KEY_LEN: usize = 33;
+/// Length of an `r ‖ s` signature.
+pub const SIGNATURE_LEN: usize = 64;
+/// The key algorithm as the CPA Public Key structure names it: the OID of the
+/// P-256 curve as ASCII text (design §3).
+pub const KEY_ALGORITHM_OID: &str = "1.2.840.10045.3.1.7";
+/// CryptoAPI `CALG_SHA_256`, the ALG_ID of our SIGNATURE structures.
+pub const ALG_ID_SHA256: u32 = 0x0000_800C;
+
+/// A SEC1 compressed public key (33 bytes, `02`/`03` ‖ X). Only the
+/// byte form is held; whether it is a point on the curve is decided when a
+/// signature is verified.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub [u8; PUBLIC_KEY_LEN]);
+
+impl PublicKey {
+    /// The authority this key publishes under.
+    pub fn authority(&self) -> BinaryAuthority {
+        BinaryAuthority::of_public_key(&self.0)
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", hex::encode(self.0))
+    }
+}
+
+/// A 64-byte `r ‖ s` signature.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u8; SIGNATURE_LEN]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", hex::encode(self.0))
+    }
+}
+
+/// Why a signature was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The public key is not a valid compressed P-256 point.
+    #[error("public key is not a valid SEC1 compressed P-256 point")]
+    BadPublicKey,
+    /// The signature is not a valid `r ‖ s` encoding (zero or out-of-range scalar).
+    #[error("signature is not a valid r||s encoding")]
+    Malformed,
+    /// The signature uses the high-S form; the profile only accepts low S.
+    #[error("signature is not in low-S form")]
+    HighS,
+    /// The signature does not verify under the key.
+    #[error("signature does not verify")]
+    Mismatch,
+}
+
+/// Something that signs on behalf of one identity.
+pub trait Signer {
+    /// The key that verifies this signer's signatures.
+    fn public_key(&self) -> PublicKey;
+    /// Signs `message` (the signer hashes it).
+    fn sign(&self, message: &[u8]) -> Signature;
+}
+
+/// Something that checks signatures.
+pub trait Verifier {
+    /// Checks that `signature` over `message` was made by `key`.
+    fn verify(
+        &self,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), SignatureError>;
+}
+
+/// An ECDSA P-256 private key (deterministic RFC 6979 signatures, low S).
+#[derive(Clone)]
+pub struct P256Signer {
+    key: SigningKey,
+    public: PublicKey,
+}
+
+impl fmt::Debug for P256Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the private scalar.
+        f.debug_struct("P256Signer")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+impl P256Signer {
+    /// Draws a fresh key from `rng`.
+    pub fn generate(rng: &mut impl rand_core::CryptoRngCore) -> Self {
+        Self::from_signing_key(SigningKey::random(rng))
+    }
+
+    /// Wraps an existing `p256` key.
+    pub fn from_signing_key(key: SigningKey) -> Self {
+        let point = key.verifying_key().to_encoded_point(true);
+        let mut public = [0u8; PUBLIC_KEY_LEN];
+        public.copy_from_slice(point.as_bytes());
+        Self {
+            key,
+            public: PublicKey(public),
+        }
+    }
+
+    /// Builds a key from its 32-byte big-endian scalar; `None` if the scalar is
+    /// zero or not below the group order.
+    pub fn from_scalar_bytes(bytes: &[u8; 32]) -> Option<Self> {
+        SigningKey::from_bytes(bytes.into())
+            .ok()
+            .map(Self::from_signing_key)
+    }
+
+    /// The underlying `p256` key (for key-file encoding).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+}
+
+impl Signer for P256Signer {
+    fn public_key(&self) -> PublicKey {
+        self.public
+    }
+
+    fn sign(&self, message: &[u8]) -> Signature {
+        let sig: p256::ecdsa::Signature = self.key.sign(message);
+        // RFC 6979 signing in `ecdsa` does not promise low S; normalise.
+        let sig = sig.normalize_s().unwrap_or(sig);
+        Signature(sig.to_bytes().into())
+    }
+}
+
+/// Verifies ECDSA P-256/SHA-256 signatures, refusing high-S encodings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct P256Verifier;
+
+impl Verifier for P256Verifier {
+    fn verify(
+        &self,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), SignatureError> {
+        let vk = VerifyingKey::from_sec1_bytes(&key.0).map_err(|_| SignatureError::BadPublicKey)?;
+        let sig = p256::ecdsa::Signature::from_slice(&signature.0)
+            .map_err(|_| SignatureError::Malformed)?;
+        if sig.normalize_s().is_some() {
+            return Err(SignatureError::HighS);
+        }
+        vk.verify(message, &sig)
+            .map_err(|_| SignatureError::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> P256Signer {
+        let mut s = [0u8; 32];
+        s[31] = n;
+        P256Signer::from_scalar_bytes(&s).unwrap()
+    }
+
+    #[test]
+    fn scalar_one_gives_the_generator() {
+        assert_eq!(
+            hex::encode(key(1).public_key().0),
+            "036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+        );
+        assert_eq!(
+            key(1).public_key().authority().to_string(),
+            "5baff89de7de5c1d7b6193a1567ceeeb397cbda8"
+        );
+    }
+
+    #[test]
+    fn sign_then_verify() {
+        let k = key(7);
+        let sig = k.sign(b"hello");
+        P256Verifier
+            .verify(&k.public_key(), b"hello", &sig)
+            .unwrap();
+        assert_eq!(
+            P256Verifier.verify(&k.public_key(), b"hellp", &sig),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            P256Verifier.verify(&key(8).public_key(), b"hello", &sig),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn high_s_is_refused() {
+        let k = key(9);
+        let sig = k.sign(b"m");
+        let parsed = p256::ecdsa::Signature::from_slice(&sig.0).unwrap();
+        let (r, s) = parsed.split_scalars();
+        let high = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+        let high = Signature(high.to_bytes().into());
+        assert_eq!(
+            P256Verifier.verify(&k.public_key(), b"m", &high),
+            Err(SignatureError::HighS)
+        );
+    }
+
+    #[test]
+    fn garbage_key_and_signature_are_errors_not_panics() {
+        let k = key(3);
+        let sig = k.sign(b"m");
+        assert_eq!(
+            P256Verifier.verify(&PublicKey([0; 33]), b"m", &sig),
+            Err(SignatureError::BadPublicKey)
+        );
+        assert_eq!(
+            P256Verifier.verify(&k.public_key(), b"m", &Signature([0; 64])),
+            Err(SignatureError::Malformed)
+        );
+    }
+}
