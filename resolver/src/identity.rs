@@ -701,6 +701,10 @@ fn decode_key_file(label: &str, text: &str) -> Result<P256Signer, CorruptReason>
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::disallowed_types,
+    reason = "tests may draw OS entropy for keys"
+)]
 mod tests {
     use super::*;
 

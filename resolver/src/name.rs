@@ -497,6 +497,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::disallowed_types,
+        reason = "this test checks the Hash impl itself"
+    )]
     fn equality_and_hash_are_case_insensitive() {
         use std::collections::HashSet;
         let a = name("0.MyPrinter");

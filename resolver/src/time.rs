@@ -32,6 +32,10 @@ impl UnixTime {
 
     /// The current time, read from the operating system. Only runtime shells
     /// (daemon, CLI) call this; the engine is always handed the time.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place the runtime shell reads wall time"
+    )]
     pub fn now_from_os() -> Self {
         let since = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
