@@ -32,6 +32,7 @@
 
 pub mod cpa;
 pub mod crypto;
+pub mod engine;
 pub mod fuzz;
 pub mod host;
 pub mod id;

@@ -1,0 +1,541 @@
+//! [`Node`]: one PNRP participant in one cloud, as a sans-IO state machine.
+//!
+//! # Call contract (quinn style)
+//!
+//! * Inputs: [`Node::handle_datagram`], [`Node::handle_timeout`],
+//!   [`Node::handle_command`]. Each takes the current [`Now`]; time never
+//!   goes backwards between calls. Spurious `handle_timeout` calls are
+//!   harmless.
+//! * Outputs, drained after every input in this order:
+//!   [`Node::poll_transmit`] until `None`, then [`Node::poll_event`] until
+//!   `None`, then [`Node::poll_timeout`] for the next deadline.
+//!
+//! The node never reads a clock, draws OS entropy or touches a socket: it is
+//! seeded at construction and handed everything else.
+//!
+//! The roles live in sibling files as further `impl Node` blocks:
+//! `responder.rs` answers others (SOLICIT, REQUEST, LOOKUP, INQUIRE, FLOOD),
+//! `resolve.rs` drives our own resolutions (MS-PNRP §3.1.4.4, §3.1.5.6),
+//! `admission.rs` validates route entries before they are cached
+//! (§3.1.5.11) and `publish.rs` registers, refreshes, floods and revokes
+//! (§3.2.4).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use sha2::{Digest, Sha256};
+
+use super::cache::RouteCache;
+use super::config::Config;
+use super::io::{CloudState, Command, Event, Now};
+use super::pending::{Pending, Purpose};
+use super::publish::LocalRegistration;
+use super::ratelimit::RateLimiter;
+use super::resolve::ResolveState;
+use super::stats::Stats;
+use crate::crypto::Verifier;
+use crate::id::PnrpId;
+use crate::time::Instant;
+use crate::wire::{
+    Endpoint, HashedNonce, Message, MessageId, Nonce, Packet, Reassembled, Reassembler,
+    ReassemblyLimits, RouteEntry, Solicit, SolicitType,
+};
+
+/// A publisher-side synchronisation conversation (MS-PNRP §3.2.1).
+#[derive(Debug, Clone)]
+pub(super) struct Conversation {
+    pub(super) peer: SocketAddr,
+    pub(super) hashed_nonce: HashedNonce,
+    pub(super) joiner: Option<PnrpId>,
+    pub(super) expires: Instant,
+}
+
+/// One PNRP node in one cloud.
+pub struct Node {
+    pub(super) config: Config,
+    pub(super) verifier: Arc<dyn Verifier + Send + Sync>,
+    pub(super) rng: ChaCha20Rng,
+    pub(super) state: CloudState,
+    pub(super) cache: RouteCache,
+    pub(super) registrations: BTreeMap<PnrpId, LocalRegistration>,
+    pub(super) pending: Pending,
+    pub(super) resolves: BTreeMap<u64, ResolveState>,
+    pub(super) next_resolve: u64,
+    pub(super) admissions: BTreeMap<MessageId, super::admission::Candidate>,
+    pub(super) conversations: Vec<Conversation>,
+    /// Joiner side: SOLICIT MessageID → nonce (MS-PNRP §3.1.1).
+    pub(super) solicits: BTreeMap<MessageId, Nonce>,
+    pub(super) reassembly: Reassembler,
+    pub(super) limiter: RateLimiter,
+    pub(super) transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    pub(super) events: VecDeque<Event>,
+    pub(super) next_maintenance: Instant,
+    pub(super) seed_cursor: usize,
+    pub(super) stats: Stats,
+    pub(super) now: Now,
+}
+
+impl core::fmt::Debug for Node {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node")
+            .field("local", &self.config.local)
+            .field("state", &self.state)
+            .field("cache", &self.cache.len())
+            .field("registrations", &self.registrations.len())
+            .field("resolves", &self.resolves.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// First 160 bits of SHA-256 of a nonce (DEVIATION from SHA-1, profile D5).
+pub(super) fn hash_nonce(nonce: &Nonce) -> HashedNonce {
+    let d: [u8; 32] = Sha256::digest(nonce).into();
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&d[..20]);
+    out
+}
+
+impl Node {
+    /// A node with `config`, checking CPAs with `verifier`, drawing all its
+    /// randomness from `seed`. If seeds are configured it starts
+    /// synchronising at once.
+    pub fn new(
+        config: Config,
+        verifier: Arc<dyn Verifier + Send + Sync>,
+        seed: [u8; 32],
+        now: Now,
+    ) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        // A resolve-only node centres its cache on a random ID (digest §12 #24).
+        let mut centre = [0u8; 32];
+        rng.fill_bytes(&mut centre);
+        let cache = RouteCache::new(PnrpId(centre), config.cache);
+        let limiter = RateLimiter::new(config.rate);
+        let mut node = Self {
+            verifier,
+            rng,
+            state: CloudState::Alone,
+            cache,
+            registrations: BTreeMap::new(),
+            pending: Pending::default(),
+            resolves: BTreeMap::new(),
+            next_resolve: 0,
+            admissions: BTreeMap::new(),
+            conversations: Vec::new(),
+            solicits: BTreeMap::new(),
+            reassembly: Reassembler::new(ReassemblyLimits::default()),
+            limiter,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_maintenance: now.mono.plus(config.maintenance),
+            seed_cursor: 0,
+            stats: Stats::default(),
+            now,
+            config,
+        };
+        if !node.config.seeds.is_empty() {
+            node.set_state(CloudState::Synchronising);
+            node.discover();
+        }
+        node
+    }
+
+    // ---- inputs ----------------------------------------------------------
+
+    /// A datagram arrived from `from`. Malformed input is dropped and
+    /// counted; nothing here can panic on any bytes.
+    pub fn handle_datagram(&mut self, now: Now, from: SocketAddr, data: &[u8]) {
+        self.now = now;
+        self.stats.rx_datagrams += 1;
+        self.stats.rx_bytes += data.len() as u64;
+        // Design §3: drop datagrams from source ports below 1024.
+        if from.port() < 1024 {
+            self.stats.dropped_low_port += 1;
+            return;
+        }
+        let Ok(packet) = Packet::decode(data) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let id = packet.message_id;
+        match packet.message {
+            Message::Solicit(m) => {
+                if self.limiter.allow_solicit(now.mono, from.ip()) {
+                    self.on_solicit(from, id, m);
+                } else {
+                    self.stats.dropped_rate += 1;
+                }
+            }
+            Message::Advertise(m) => self.on_advertise(from, m),
+            Message::Request(m) => {
+                if self.limiter.allow_request(now.mono, from.ip()) {
+                    self.on_request(from, id, m);
+                } else {
+                    self.stats.dropped_rate += 1;
+                }
+            }
+            Message::Flood(m) => {
+                if self.limiter.allow_request(now.mono, from.ip()) {
+                    self.on_flood(from, id, m);
+                } else {
+                    self.stats.dropped_rate += 1;
+                }
+            }
+            Message::Inquire(m) => {
+                if self.limiter.allow_request(now.mono, from.ip()) {
+                    self.on_inquire(from, id, m);
+                } else {
+                    self.stats.dropped_rate += 1;
+                }
+            }
+            Message::Lookup(m) => {
+                if self.limiter.allow_request(now.mono, from.ip()) {
+                    self.on_lookup(from, id, m);
+                } else {
+                    self.stats.dropped_rate += 1;
+                }
+            }
+            Message::Ack(m) => self.on_ack(m),
+            Message::Authority(frag) => {
+                // Only answers to something we sent are reassembled (§3.1.5.6).
+                let Some(entry) = self.pending.get(frag.acked) else {
+                    self.stats.dropped_unsolicited += 1;
+                    return;
+                };
+                if entry.to != from {
+                    self.stats.dropped_unsolicited += 1;
+                    return;
+                }
+                match self.reassembly.push(now.mono, id, from, &frag) {
+                    Reassembled::Complete(buf) => self.on_authority(from, frag.acked, &buf),
+                    Reassembled::Pending => {}
+                    Reassembled::SizeMismatch | Reassembled::TableFull => {
+                        self.stats.dropped_malformed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Timers: retransmissions, deadlines, maintenance. Call at (or after)
+    /// the instant [`Node::poll_timeout`] returned; early calls do nothing
+    /// harmful.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.now = now;
+        for (id, entry) in self.pending.expired(now.mono) {
+            if entry.retries_left > 0 {
+                self.stats.retransmits += 1;
+                self.push_transmit(entry.to, entry.bytes.clone());
+                let mut e = entry;
+                e.retries_left -= 1;
+                e.deadline = now.mono.plus(self.config.retransmit);
+                self.pending.insert(id, e);
+            } else {
+                self.reassembly.discard(id, entry.to);
+                self.on_give_up(id, entry.to, entry.purpose);
+            }
+        }
+        self.expire_resolves();
+        self.reassembly.expire(now.mono);
+        self.conversations.retain(|c| c.expires > now.mono);
+        if now.mono >= self.next_maintenance {
+            self.next_maintenance = now.mono.plus(self.config.maintenance);
+            self.maintenance();
+        }
+    }
+
+    /// A command from the application.
+    pub fn handle_command(&mut self, now: Now, command: Command) {
+        self.now = now;
+        match command {
+            Command::Register {
+                request,
+                registration,
+            } => self.register(request, *registration),
+            Command::Unregister { request, name } => self.unregister(request, &name),
+            Command::Resolve {
+                request,
+                name,
+                max_results,
+                deadline,
+            } => self.start_name_resolve(request, &name, max_results.max(1), deadline),
+            Command::Cancel { request } => self.cancel(request),
+            Command::AddSeed(addr) => {
+                if !self.config.seeds.contains(&addr) {
+                    self.config.seeds.push(addr);
+                }
+                if self.cache.is_empty() {
+                    self.set_state(CloudState::Synchronising);
+                    self.discover();
+                }
+            }
+        }
+    }
+
+    // ---- outputs ---------------------------------------------------------
+
+    /// The next datagram to send: its bytes replace `buf`'s content and its
+    /// destination is returned. Drain until `None` after every input.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<SocketAddr> {
+        let (to, bytes) = self.transmits.pop_front()?;
+        buf.clear();
+        buf.extend_from_slice(&bytes);
+        Some(to)
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which [`Node::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.next_maintenance;
+        if let Some(p) = self.pending.next_deadline() {
+            t = t.min(p);
+        }
+        if let Some(r) = self.reassembly.next_deadline() {
+            t = t.min(r);
+        }
+        for r in self.resolves.values() {
+            t = t.min(r.deadline);
+        }
+        for c in &self.conversations {
+            t = t.min(c.expires);
+        }
+        Some(t)
+    }
+
+    // ---- inspection ------------------------------------------------------
+
+    /// The cloud state.
+    pub fn state(&self) -> CloudState {
+        self.state
+    }
+
+    /// The route-entry cache (read only).
+    pub fn cache(&self) -> &RouteCache {
+        &self.cache
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The PNRP IDs registered on this node.
+    pub fn local_ids(&self) -> impl Iterator<Item = &PnrpId> {
+        self.registrations.keys()
+    }
+
+    /// The node's endpoints in this cloud.
+    pub fn local_endpoints(&self) -> &[Endpoint] {
+        &self.config.local
+    }
+
+    /// An estimate of the node's memory use in bytes (engine state only).
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.cache.memory_bytes()
+            + self.registrations.len() * 512
+            + self.pending.memory_bytes()
+            + self.resolves.len() * 1024
+            + self.admissions.len() * 128
+            + self
+                .transmits
+                .iter()
+                .map(|(_, b)| b.len() + 48)
+                .sum::<usize>()
+    }
+
+    // ---- helpers shared by the role files ---------------------------------
+
+    pub(super) fn set_state(&mut self, s: CloudState) {
+        if self.state != s {
+            self.state = s;
+            self.events.push_back(Event::StateChanged(s));
+        }
+    }
+
+    pub(super) fn random_nonce(&mut self) -> Nonce {
+        let mut n = [0u8; 16];
+        self.rng.fill_bytes(&mut n);
+        n
+    }
+
+    pub(super) fn random_id(&mut self) -> PnrpId {
+        let mut b = [0u8; 32];
+        self.rng.fill_bytes(&mut b);
+        PnrpId(b)
+    }
+
+    fn fresh_message_id(&mut self) -> MessageId {
+        loop {
+            let id = MessageId(self.rng.next_u32());
+            if self.pending.get(id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    pub(super) fn push_transmit(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        if self.transmits.len() >= self.config.max_transmit_queue {
+            self.stats.dropped_tx_queue += 1;
+            return;
+        }
+        self.stats.tx_datagrams += 1;
+        self.stats.tx_bytes += bytes.len() as u64;
+        self.transmits.push_back((to, bytes));
+    }
+
+    /// Encodes and queues `message` to `to` with a fresh MessageID. With a
+    /// `purpose`, the message goes on the Pending List (retransmitted every
+    /// `retransmit`, `retries` times). Returns the MessageID, or `None` if the
+    /// message could not be encoded or the Pending List is full.
+    pub(super) fn send(
+        &mut self,
+        to: SocketAddr,
+        message: Message,
+        purpose: Option<Purpose>,
+    ) -> Option<MessageId> {
+        if purpose.is_some() && self.pending.len() >= self.config.max_pending {
+            self.stats.dropped_pending_full += 1;
+            return None;
+        }
+        let id = self.fresh_message_id();
+        self.send_with_id(to, id, message, purpose)
+    }
+
+    pub(super) fn send_with_id(
+        &mut self,
+        to: SocketAddr,
+        id: MessageId,
+        message: Message,
+        purpose: Option<Purpose>,
+    ) -> Option<MessageId> {
+        let packet = Packet {
+            message_id: id,
+            message,
+        };
+        let Ok(bytes) = packet.to_vec() else {
+            self.stats.encode_errors += 1;
+            return None;
+        };
+        if let Some(purpose) = purpose {
+            self.pending.insert(
+                id,
+                super::pending::Entry {
+                    to,
+                    bytes: bytes.clone(),
+                    retries_left: self.config.retries,
+                    deadline: self.now.mono.plus(self.config.retransmit),
+                    purpose,
+                },
+            );
+        }
+        self.push_transmit(to, bytes);
+        Some(id)
+    }
+
+    /// The route entry of one of our registrations.
+    pub(super) fn own_route_entry(&self, id: PnrpId) -> RouteEntry {
+        RouteEntry {
+            id,
+            port: self.config.local.first().map_or(0, |e| e.port),
+            addresses: self.config.local.iter().map(|e| e.addr).collect(),
+        }
+    }
+
+    /// Whether `ep` is one of our own endpoints.
+    pub(super) fn is_local_endpoint(&self, ep: &Endpoint) -> bool {
+        self.config.local.contains(ep)
+    }
+
+    /// The socket address to reach a route entry at (its first address).
+    pub(super) fn address_of(re: &RouteEntry) -> Option<SocketAddr> {
+        re.endpoints().next().map(Endpoint::to_socket_addr)
+    }
+
+    // ---- bootstrap (MS-PNRP §3.1.4.2, §3.1.4.3) ----------------------------
+
+    /// Starts a synchronisation conversation with the next seed (round robin).
+    pub(super) fn discover(&mut self) {
+        if self.config.seeds.is_empty() {
+            return;
+        }
+        // Up to two seeds per round, so one dead seed does not stall a join.
+        let n = self.config.seeds.len().min(2);
+        for _ in 0..n {
+            let seed = self.config.seeds[self.seed_cursor % self.config.seeds.len()];
+            self.seed_cursor = self.seed_cursor.wrapping_add(1);
+            if self.config.local.iter().any(|e| e.to_socket_addr() == seed) {
+                continue;
+            }
+            self.solicit(seed);
+        }
+    }
+
+    pub(super) fn solicit(&mut self, to: SocketAddr) {
+        let nonce = self.random_nonce();
+        let route_entry = self
+            .registrations
+            .keys()
+            .next()
+            .map(|&id| self.own_route_entry(id));
+        let msg = Message::Solicit(Solicit {
+            solicit_type: Some(SolicitType::Any),
+            route_entry,
+            hashed_nonce: hash_nonce(&nonce),
+        });
+        if let Some(id) = self.send(to, msg, Some(Purpose::Solicit)) {
+            self.solicits.insert(id, nonce);
+        }
+    }
+
+    /// Retries exhausted for the message `id` sent to `to`.
+    fn on_give_up(&mut self, id: MessageId, to: SocketAddr, purpose: Purpose) {
+        self.stats.timeouts += 1;
+        match purpose {
+            Purpose::Solicit => {
+                self.solicits.remove(&id);
+            }
+            Purpose::Request => {}
+            Purpose::Flood { validate } => {
+                // MS-PNRP §3.2.6.3: an unresponsive flood target leaves the cache.
+                if !validate.is_zero() {
+                    self.cache.remove(&validate);
+                }
+            }
+            Purpose::Admission => {
+                self.admissions.remove(&id);
+            }
+            Purpose::Lookup { resolve } => self.on_lookup_timeout(resolve, to),
+            Purpose::Inquire { resolve } => self.on_inquire_timeout(resolve),
+        }
+    }
+
+    /// The Maintenance Timer (MS-PNRP §3.1.6.2, §3.2.6.2).
+    fn maintenance(&mut self) {
+        self.stats.maintenance_ticks += 1;
+        if self.cache.is_empty() {
+            if self.config.seeds.is_empty() {
+                self.set_state(CloudState::Alone);
+            } else {
+                self.discover();
+            }
+        } else {
+            self.set_state(CloudState::Active);
+        }
+        self.refresh_registrations();
+        // Cache balancing: now and then resolve a random ID so that the
+        // levels fill from answers (REASON_CACHE_MAINTENANCE).
+        if !self.cache.is_empty()
+            && self.rng.next_u32() % 1000 < self.config.maintenance_lookup_permille
+        {
+            self.start_maintenance_resolve();
+        }
+    }
+}

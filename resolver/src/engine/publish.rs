@@ -1,0 +1,257 @@
+//! Publishing: registration (MS-PNRP §3.2.4.1), refresh, leaf-set flooding
+//! (§3.2.5.11), CPA signing for INQUIRE answers (§3.2.5.7) and unregistration
+//! with revoke CPAs (§3.2.4.2).
+
+use std::net::SocketAddr;
+
+use rand_core::RngCore;
+
+use super::io::{Event, RegisterError, Registration, RequestId, SharedSigner};
+use super::node::Node;
+use super::pending::Purpose;
+use crate::cpa::{CpaContent, PayloadData, UnverifiedCpa, UnverifiedExtendedPayload};
+use crate::id::{PnrpId, ServiceLocation};
+use crate::name::{Authority, PeerName};
+use crate::time::{Instant, UnixTime};
+use crate::wire::{Endpoint, Flood, MAX_PATH_ENDPOINTS, Message};
+
+/// One registration held by this node.
+#[derive(Clone)]
+pub(crate) struct LocalRegistration {
+    pub(super) name: PeerName,
+    pub(super) signer: SharedSigner,
+    pub(super) endpoints: Vec<crate::cpa::AppEndpoint>,
+    pub(super) comment: Option<String>,
+    pub(super) payload: Option<PayloadData>,
+    pub(super) next_refresh: Instant,
+}
+
+impl core::fmt::Debug for LocalRegistration {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LocalRegistration")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    fn cpa_not_after(&self) -> UnixTime {
+        self.now.wall.plus_secs(self.config.cpa_lifetime.as_secs())
+    }
+
+    /// The CPA content of registration `id` answering a nonce.
+    fn cpa_content(&self, id: &PnrpId, nonce: [u8; 16]) -> Option<CpaContent> {
+        let reg = self.registrations.get(id)?;
+        let mut c = CpaContent::new(&reg.name, id.service_location(), self.cpa_not_after());
+        c.nonce = nonce;
+        c.comment.clone_from(&reg.comment);
+        c.endpoints.clone_from(&reg.endpoints);
+        c.service_addresses = self.config.local.iter().take(4).copied().collect();
+        c.has_extended_payload = reg.payload.is_some();
+        Some(c)
+    }
+
+    /// A freshly signed CPA for one of our registrations (MS-PNRP §3.2.5.7).
+    pub(super) fn sign_cpa(&self, id: &PnrpId, nonce: [u8; 16]) -> Option<UnverifiedCpa> {
+        let c = self.cpa_content(id, nonce)?;
+        let reg = self.registrations.get(id)?;
+        c.sign(reg.signer.as_ref(), self.now.wall).ok()
+    }
+
+    /// A freshly signed extended payload for one of our registrations.
+    pub(super) fn sign_payload(
+        &self,
+        id: &PnrpId,
+        nonce: [u8; 16],
+    ) -> Option<UnverifiedExtendedPayload> {
+        let reg = self.registrations.get(id)?;
+        let data = reg.payload.clone()?;
+        UnverifiedExtendedPayload::sign(data, *id, self.cpa_not_after(), nonce, reg.signer.as_ref())
+            .ok()
+    }
+
+    /// Command::Register.
+    pub(super) fn register(&mut self, request: RequestId, r: Registration) {
+        let result = self.try_register(r);
+        self.events.push_back(Event::Registered { request, result });
+    }
+
+    fn try_register(&mut self, r: Registration) -> Result<PnrpId, RegisterError> {
+        let first = *self
+            .config
+            .local
+            .first()
+            .ok_or(RegisterError::NoLocalEndpoint)?;
+        if let Authority::Secured(a) = r.name.authority()
+            && *a != r.signer.public_key().authority()
+        {
+            return Err(RegisterError::KeyMismatch);
+        }
+        if self.registrations.len() >= self.config.max_registrations {
+            return Err(RegisterError::TooMany);
+        }
+        // Check the limits once by signing a throw-away CPA.
+        let prefix = r
+            .prefix
+            .unwrap_or_else(|| ServiceLocation::prefix_of(first.to_socket_addr().ip()));
+        let location = ServiceLocation::new(prefix, self.rng.next_u64());
+        let id = PnrpId::new(r.name.p2p_id(), location);
+        let reg = LocalRegistration {
+            name: r.name,
+            signer: r.signer,
+            endpoints: r.endpoints,
+            comment: r.comment,
+            payload: r.payload,
+            next_refresh: self.now.mono.plus(self.config.refresh),
+        };
+        self.registrations.insert(id, reg);
+        let ok = self.sign_cpa(&id, [0; 16]).is_some()
+            && self
+                .registrations
+                .get(&id)
+                .and_then(|g| g.payload.as_ref())
+                .is_none_or(|_| self.sign_payload(&id, [0; 16]).is_some());
+        if !ok {
+            self.registrations.remove(&id);
+            return Err(RegisterError::Limit);
+        }
+        self.cache.add_local(id);
+        self.announce(id);
+        Ok(id)
+    }
+
+    /// The registration step: resolve ID + 1 carrying our own route entry
+    /// (MS-PNRP §3.2.4.1 step 4), then flood our leaf set.
+    fn announce(&mut self, id: PnrpId) {
+        let own = self.own_route_entry(id);
+        self.start_internal_resolve(
+            id.add_u64(1),
+            crate::wire::ResolveReason::REGISTRATION,
+            Some(own),
+        );
+        if self.cache.is_empty() && !self.config.seeds.is_empty() {
+            self.discover();
+        }
+    }
+
+    /// Re-announces registrations whose refresh time has come.
+    pub(super) fn refresh_registrations(&mut self) {
+        let now = self.now.mono;
+        let due: Vec<PnrpId> = self
+            .registrations
+            .iter()
+            .filter(|(_, r)| r.next_refresh <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(r) = self.registrations.get_mut(&id) {
+                r.next_refresh = now.plus(self.config.refresh);
+            }
+            self.announce(id);
+            self.leaf_set_flood(id, None);
+        }
+    }
+
+    /// Leaf-set flooding of the entry `x` (MS-PNRP §3.2.5.11): send it to the
+    /// nearest cached node on each side of it, then tell the FLOOD's sender
+    /// who we are.
+    pub(super) fn leaf_set_flood(&mut self, x: PnrpId, flood: Option<(SocketAddr, Vec<Endpoint>)>) {
+        let route = if self.registrations.contains_key(&x) {
+            self.own_route_entry(x)
+        } else if let Some(e) = self.cache.get(&x) {
+            e.route.clone()
+        } else {
+            return;
+        };
+        let (from, mut already) =
+            flood.unwrap_or((self.config.local[0].to_socket_addr(), Vec::new()));
+        let (below, above) = self.cache.neighbours(&x);
+        let targets: Vec<(SocketAddr, PnrpId, Endpoint)> = [below, above]
+            .into_iter()
+            .flatten()
+            .filter(|e| e.route.id != x)
+            .filter_map(|e| {
+                let ep = e.route.endpoints().next()?;
+                (!already.contains(&ep)).then(|| (ep.to_socket_addr(), e.route.id, ep))
+            })
+            .collect();
+        for (_, _, ep) in &targets {
+            already.push(*ep);
+        }
+        already.truncate(MAX_PATH_ENDPOINTS);
+        for (addr, validate, _) in targets {
+            let msg = Message::Flood(Flood {
+                no_ack: false,
+                validate,
+                revoke: None,
+                route_entry: Some(route.clone()),
+                already_flooded: already.clone(),
+            });
+            self.send(addr, msg, Some(Purpose::Flood { validate }));
+        }
+        // Step 4: the newcomer learns who holds it in a leaf set.
+        if !route.endpoints().any(|e| e.to_socket_addr() == from)
+            && !self.config.local.iter().any(|e| e.to_socket_addr() == from)
+            && let Some(&own) = self
+                .registrations
+                .keys()
+                .min_by(|a, b| x.cmp_closeness(a, b))
+        {
+            let msg = Message::Flood(Flood {
+                no_ack: false,
+                validate: x,
+                revoke: None,
+                route_entry: Some(self.own_route_entry(own)),
+                already_flooded: Vec::new(),
+            });
+            self.send(from, msg, Some(Purpose::Flood { validate: x }));
+        }
+    }
+
+    /// Command::Unregister: revoke every registration of `name` (MS-PNRP
+    /// §3.2.4.2). The revoke CPA goes to the whole leaf set.
+    pub(super) fn unregister(&mut self, request: RequestId, name: &PeerName) {
+        let ids: Vec<PnrpId> = self
+            .registrations
+            .iter()
+            .filter(|(_, r)| r.name == *name)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            let mut targets = Vec::new();
+            let (below, above) = self.cache.leaf_set(id);
+            for e in below.into_iter().chain(above) {
+                if let Some(a) = Self::address_of(&e.route) {
+                    targets.push((a, e.route.id));
+                }
+            }
+            let revoke = self.cpa_content(id, [0; 16]).and_then(|mut c| {
+                c.revoke = true;
+                c.service_addresses.clear();
+                c.endpoints.clear();
+                c.comment = None;
+                c.has_extended_payload = false;
+                let reg = self.registrations.get(id)?;
+                c.sign(reg.signer.as_ref(), self.now.wall).ok()
+            });
+            self.registrations.remove(id);
+            self.cache.remove_local(id);
+            if let Some(revoke) = revoke {
+                for (addr, validate) in targets {
+                    let msg = Message::Flood(Flood {
+                        no_ack: false,
+                        validate,
+                        revoke: Some(Box::new(revoke.clone())),
+                        route_entry: None,
+                        already_flooded: Vec::new(),
+                    });
+                    self.send(addr, msg, Some(Purpose::Flood { validate }));
+                }
+            }
+        }
+        self.events.push_back(Event::Unregistered {
+            request,
+            removed: ids.len(),
+        });
+    }
+}

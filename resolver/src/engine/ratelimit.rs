@@ -1,0 +1,122 @@
+//! Per-source token buckets (digest §3.14): bounded state, no clock of its
+//! own. MS-PNRP defines no numeric limits; the defaults are in
+//! [`super::RateConfig`]. The source table is an LRU (the `lru` crate) of
+//! `max_sources` entries: a new source displaces the least recently seen
+//! one, so a flood of spoofed sources cannot grow memory or lock out
+//! established peers for long.
+
+use core::hash::BuildHasherDefault;
+use core::num::NonZeroUsize;
+use std::collections::hash_map::DefaultHasher;
+use std::net::IpAddr;
+
+use lru::LruCache;
+
+use super::config::RateConfig;
+use crate::time::Instant;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Tokens in millitokens.
+    requests: u64,
+    solicits: u64,
+    last: Instant,
+}
+
+/// Token buckets keyed by source address.
+#[derive(Debug)]
+pub(super) struct RateLimiter {
+    config: RateConfig,
+    /// Keyed with fixed SipHash keys: deterministic, and only looked up,
+    /// never iterated.
+    buckets: LruCache<IpAddr, Bucket, BuildHasherDefault<DefaultHasher>>,
+}
+
+impl RateLimiter {
+    pub(super) fn new(config: RateConfig) -> Self {
+        let cap = NonZeroUsize::new(config.max_sources).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            config,
+            buckets: LruCache::with_hasher(cap, BuildHasherDefault::default()),
+        }
+    }
+
+    fn bucket(&mut self, now: Instant, ip: IpAddr) -> &mut Bucket {
+        let c = self.config;
+        let b = self.buckets.get_or_insert_mut(ip, || Bucket {
+            requests: u64::from(c.request_burst) * 1000,
+            solicits: u64::from(c.solicit_burst) * 1000,
+            last: now,
+        });
+        let elapsed_us = now.0.saturating_sub(b.last.0);
+        b.last = now;
+        let refill = |tokens: u64, rate: u32, burst: u32| {
+            (tokens + elapsed_us * u64::from(rate) / 1000).min(u64::from(burst) * 1000)
+        };
+        b.requests = refill(b.requests, c.requests_per_s, c.request_burst);
+        b.solicits = refill(b.solicits, c.solicits_per_s, c.solicit_burst);
+        b
+    }
+
+    /// Takes one request token from `ip`'s bucket.
+    pub(super) fn allow_request(&mut self, now: Instant, ip: IpAddr) -> bool {
+        take(&mut self.bucket(now, ip).requests)
+    }
+
+    /// Takes one SOLICIT token from `ip`'s bucket.
+    pub(super) fn allow_solicit(&mut self, now: Instant, ip: IpAddr) -> bool {
+        take(&mut self.bucket(now, ip).solicits)
+    }
+}
+
+fn take(tokens: &mut u64) -> bool {
+    if *tokens >= 1000 {
+        *tokens -= 1000;
+        true
+    } else {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_then_refills_at_the_rate() {
+        let mut l = RateLimiter::new(RateConfig {
+            requests_per_s: 10,
+            request_burst: 3,
+            ..RateConfig::default()
+        });
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        let t = Instant(0);
+        assert!((0..3).all(|_| l.allow_request(t, ip)));
+        assert!(!l.allow_request(t, ip));
+        // 100 ms later one token is back.
+        assert!(l.allow_request(Instant(100_000), ip));
+        assert!(!l.allow_request(Instant(100_000), ip));
+    }
+
+    #[test]
+    fn table_is_bounded_and_forgets_the_least_recent_source() {
+        let mut l = RateLimiter::new(RateConfig {
+            max_sources: 2,
+            request_burst: 1,
+            requests_per_s: 1,
+            ..RateConfig::default()
+        });
+        let t = Instant(0);
+        let (a, b, c) = (
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.3".parse().unwrap(),
+        );
+        assert!(l.allow_request(t, a));
+        assert!(l.allow_request(t, b));
+        assert!(!l.allow_request(t, a), "a spent its burst");
+        assert!(l.allow_request(t, c), "c displaces b, the least recent");
+        assert_eq!(l.buckets.len(), 2);
+        assert!(!l.allow_request(t, a), "a is still remembered");
+    }
+}

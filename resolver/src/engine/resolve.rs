@@ -1,0 +1,574 @@
+//! Iterative resolution (MS-PNRP §3.1.4.4.2, §3.1.5.6; digest §4.3–§4.8):
+//! one Outstanding Resolves Table entry per resolution, with the flagged
+//! path, the next-hop and best-match stacks, the stop rules (more than 6
+//! suspicious or 22 useful hops) and the final INQUIRE with CPA
+//! verification.
+//!
+//! Several results: after a verified match the resolution goes on — the
+//! publisher joins the flagged path and is asked (with the A flag) for the
+//! closest other entry, which for a name with several publishers is the
+//! next instance on the ring (digest §12 #12).
+
+use std::net::SocketAddr;
+
+use rand_core::RngCore;
+
+use super::io::{Event, RequestId, ResolveError, Resolved};
+use super::node::Node;
+use super::pending::Purpose;
+use crate::cpa::VerifyContext;
+use crate::engine::cache::Query;
+use crate::id::{PnrpId, RESOLVE_SUFFIX, ServiceLocation};
+use crate::name::PeerName;
+use crate::time::Instant;
+use crate::wire::{
+    AuthorityBuffer, Endpoint, Inquire, Lookup, MAX_PATH_ENDPOINTS, Message, MessageId, Nonce,
+    ResolveCriteria, ResolveReason, RouteEntry,
+};
+
+/// Hops answering with L before giving up (MS-PNRP §3.1.4.4.2).
+const MAX_SUSPICIOUS: u32 = 6;
+/// Useful hops before giving up.
+const MAX_USEFUL: u32 = 22;
+/// A next hop is dropped once asked this often (§3.1.5.6.1).
+const MAX_USE: u8 = 3;
+/// Below this many cache entries, LOOKUPs set A and keep non-closer hops.
+const SMALL_CACHE: usize = 8;
+
+/// What the resolution waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Nothing,
+    Lookup(MessageId),
+    Inquire(MessageId),
+}
+
+/// One ORT entry.
+#[derive(Debug)]
+pub(crate) struct ResolveState {
+    request: Option<RequestId>,
+    reason: ResolveReason,
+    criteria: ResolveCriteria,
+    target: PnrpId,
+    pub(super) deadline: Instant,
+    path: Vec<Endpoint>,
+    next_hops: Vec<(RouteEntry, u8)>,
+    best_stack: Vec<RouteEntry>,
+    best: Option<RouteEntry>,
+    /// The best match travelling in LOOKUPs (registration: our own entry).
+    initial_best: Option<RouteEntry>,
+    current: Option<(RouteEntry, u8)>,
+    suspicious: u32,
+    useful: u32,
+    waiting: Waiting,
+    nonce: Nonce,
+    /// IDs already inquired (verified or refused): never again.
+    tried: Vec<PnrpId>,
+    results: Vec<Resolved>,
+    max_results: usize,
+    /// Collecting further instances after a first match.
+    collecting: bool,
+}
+
+impl ResolveState {
+    fn matches(&self, id: &PnrpId) -> bool {
+        match self.criteria {
+            ResolveCriteria::None => *id == self.target,
+            ResolveCriteria::AnyPeerName
+            | ResolveCriteria::NearestPeerName
+            | ResolveCriteria::Nearest64PeerName => id.p2p_id() == self.target.p2p_id(),
+            ResolveCriteria::UpperBits => id.common_prefix_len(&self.target) >= 128,
+        }
+    }
+
+    fn closer(&self, a: &PnrpId, b: &PnrpId) -> bool {
+        self.target.distance(a) < self.target.distance(b)
+    }
+}
+
+impl Node {
+    /// Command::Resolve for a peer name (criteria ANY_PEERNAME).
+    pub(super) fn start_name_resolve(
+        &mut self,
+        request: RequestId,
+        name: &PeerName,
+        max_results: usize,
+        deadline: Instant,
+    ) {
+        let prefix = self
+            .config
+            .local
+            .first()
+            .map_or(0, |e| ServiceLocation::prefix_of(e.to_socket_addr().ip()));
+        let target = PnrpId::new(name.p2p_id(), ServiceLocation::new(prefix, RESOLVE_SUFFIX));
+        if self.resolves.len() >= self.config.max_resolves {
+            self.events.push_back(Event::Resolved {
+                request,
+                result: Err(ResolveError::Busy),
+            });
+            return;
+        }
+        let key = self.new_resolve(
+            Some(request),
+            ResolveReason::APP_REQUEST,
+            ResolveCriteria::AnyPeerName,
+            target,
+            deadline,
+            None,
+            max_results,
+        );
+        // Our own registrations answer first (a node alone still resolves
+        // its own names, design §5).
+        let locals: Vec<PnrpId> = self
+            .registrations
+            .keys()
+            .copied()
+            .filter(|id| id.p2p_id() == target.p2p_id())
+            .collect();
+        for id in locals {
+            if let Some(r) = self.local_result(&id)
+                && let Some(s) = self.resolves.get_mut(&key)
+            {
+                s.tried.push(id);
+                s.results.push(r);
+            }
+        }
+        self.step(key);
+    }
+
+    /// A verified result for one of our own registrations.
+    fn local_result(&mut self, id: &PnrpId) -> Option<Resolved> {
+        let nonce = self.random_nonce();
+        let cpa = self.sign_cpa(id, nonce)?;
+        let ctx = VerifyContext::inquiry(self.now.wall, nonce).expecting(*id);
+        let cpa = cpa.verify(self.verifier.as_ref(), &ctx).ok()?;
+        let payload = self
+            .sign_payload(id, nonce)
+            .and_then(|p| cpa.verify_payload(p, self.verifier.as_ref(), &ctx).ok());
+        let reg = self.registrations.get(id)?;
+        Some(Resolved {
+            id: *id,
+            classifier: reg.name.classifier().as_str().to_owned(),
+            cpa,
+            payload,
+            hops: 0,
+            from: self.config.local.first()?.to_socket_addr(),
+        })
+    }
+
+    /// Resolutions the node runs for itself (registration, maintenance).
+    pub(super) fn start_internal_resolve(
+        &mut self,
+        target: PnrpId,
+        reason: ResolveReason,
+        initial_best: Option<RouteEntry>,
+    ) {
+        if self.resolves.len() >= self.config.max_resolves {
+            return;
+        }
+        let deadline = self.now.mono.plus(core::time::Duration::from_secs(30));
+        let key = self.new_resolve(
+            None,
+            reason,
+            ResolveCriteria::None,
+            target,
+            deadline,
+            initial_best,
+            1,
+        );
+        self.step(key);
+    }
+
+    /// A cache-maintenance lookup toward a random ID inside a random cache
+    /// level around the centre, so that every level fills.
+    pub(super) fn start_maintenance_resolve(&mut self) {
+        let target = match self.registrations.keys().next().copied() {
+            Some(centre) => {
+                // Width 2^256 / 10^k for k in 0..4: offset = random >> (3.32 k) bits.
+                let k = self.rng.next_u32() % 5;
+                let mut off = self.random_id();
+                let shift = (k * 332 / 100) as usize;
+                off = shr(off, shift);
+                centre.wrapping_add(&off)
+            }
+            None => self.random_id(),
+        };
+        self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_resolve(
+        &mut self,
+        request: Option<RequestId>,
+        reason: ResolveReason,
+        criteria: ResolveCriteria,
+        target: PnrpId,
+        deadline: Instant,
+        initial_best: Option<RouteEntry>,
+        max_results: usize,
+    ) -> u64 {
+        let key = self.next_resolve;
+        self.next_resolve += 1;
+        // Steps 3 and 5: the path starts with our own endpoint; the first
+        // next hop is the closest cached entry.
+        let path: Vec<Endpoint> = self.config.local.first().copied().into_iter().collect();
+        let first = self
+            .cache
+            .closest(
+                &target,
+                &Query {
+                    exclude_endpoints: &path,
+                    closer_than: None,
+                    exclude_ids: &[],
+                },
+            )
+            .map(|e| (e.route.clone(), 0u8));
+        let nonce = self.random_nonce();
+        self.resolves.insert(
+            key,
+            ResolveState {
+                request,
+                reason,
+                criteria,
+                target,
+                deadline,
+                path,
+                next_hops: first.into_iter().collect(),
+                best_stack: Vec::new(),
+                best: initial_best.clone(),
+                initial_best,
+                current: None,
+                suspicious: 0,
+                useful: 0,
+                waiting: Waiting::Nothing,
+                nonce,
+                tried: Vec::new(),
+                results: Vec::new(),
+                max_results,
+                collecting: false,
+            },
+        );
+        key
+    }
+
+    /// Steps 7–10 of MS-PNRP §3.1.4.4.2: INQUIRE a sufficiently close best
+    /// match, else LOOKUP the next hop, else finish.
+    fn step(&mut self, key: u64) {
+        loop {
+            let cache_small = self.cache.len() < SMALL_CACHE;
+            let Some(s) = self.resolves.get_mut(&key) else {
+                return;
+            };
+            if s.results.len() >= s.max_results {
+                self.finish(key, None);
+                return;
+            }
+            // Step 7: best-match check.
+            if let Some(best) = s.best.clone()
+                && s.matches(&best.id)
+                && !s.tried.contains(&best.id)
+            {
+                s.tried.push(best.id);
+                let Some(to) = Self::address_of(&best) else {
+                    s.best = s.best_stack.pop();
+                    continue;
+                };
+                let msg = Message::Inquire(Inquire {
+                    want_cpa: true,
+                    want_payload: true,
+                    want_chain: true,
+                    validate: best.id,
+                    nonce: Some(s.nonce),
+                });
+                match self.send(to, msg, Some(Purpose::Inquire { resolve: key })) {
+                    Some(id) => {
+                        if let Some(s) = self.resolves.get_mut(&key) {
+                            s.waiting = Waiting::Inquire(id);
+                        }
+                        return;
+                    }
+                    None => {
+                        self.finish(key, None);
+                        return;
+                    }
+                }
+            }
+            // Step 8: next hop, or stop.
+            let Some((hop, uses)) = s.next_hops.pop() else {
+                self.finish(key, None);
+                return;
+            };
+            if s.suspicious > MAX_SUSPICIOUS || s.useful > MAX_USEFUL {
+                self.finish(key, None);
+                return;
+            }
+            let Some(to) = Self::address_of(&hop) else {
+                continue;
+            };
+            // Steps 9–10.
+            let msg = Message::Lookup(Lookup {
+                accept_not_closer: cache_small || s.collecting,
+                precision: 0,
+                criteria: s.criteria,
+                reason: s.reason,
+                target: s.target,
+                validate: hop.id,
+                best_match: s.initial_best.clone().or_else(|| s.best.clone()),
+                flagged_path: s.path.clone(),
+            });
+            s.current = Some((hop, uses + 1));
+            match self.send(to, msg, Some(Purpose::Lookup { resolve: key })) {
+                Some(id) => {
+                    if let Some(s) = self.resolves.get_mut(&key) {
+                        s.waiting = Waiting::Lookup(id);
+                    }
+                    return;
+                }
+                None => {
+                    self.finish(key, None);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The AUTHORITY answering one of our LOOKUPs (MS-PNRP §3.1.5.6.1).
+    pub(super) fn on_lookup_answer(&mut self, key: u64, from: SocketAddr, b: AuthorityBuffer) {
+        let cache_small = self.cache.len() < SMALL_CACHE;
+        let mut admit = Vec::new();
+        let mut evict = None;
+        {
+            let Some(s) = self.resolves.get_mut(&key) else {
+                return;
+            };
+            s.waiting = Waiting::Nothing;
+            let Some((hop, uses)) = s.current.take() else {
+                return;
+            };
+            if b.flags.busy {
+                // Skip a busy hop without counting it (digest §12 #15).
+                drop(hop);
+                self.step(key);
+                return;
+            }
+            // Steps 1–3.
+            if s.path.len() < MAX_PATH_ENDPOINTS {
+                s.path.push(Endpoint::from_socket_addr(from));
+            }
+            s.useful += 1;
+            if b.flags.leaf_set_hint {
+                s.suspicious += 1;
+            }
+            // Steps 4–6.
+            let mut kept = None;
+            if b.flags.not_found {
+                evict = Some(hop.id);
+            } else {
+                admit.push(hop.clone());
+                if s.best
+                    .as_ref()
+                    .is_none_or(|best| s.closer(&hop.id, &best.id))
+                    && !s.tried.contains(&hop.id)
+                {
+                    if let Some(old) = s.best.take() {
+                        s.best_stack.push(old);
+                    }
+                    s.best = Some(hop.clone());
+                }
+                if uses < MAX_USE {
+                    kept = Some((hop.clone(), uses));
+                }
+            }
+            // Steps 7–10.
+            if let Some((h, u)) = kept.clone() {
+                s.next_hops.push((h, u));
+            }
+            if let Some(new) = b.route_entry {
+                let in_path = new
+                    .endpoints()
+                    .any(|e| s.path[..s.path.len().saturating_sub(1)].contains(&e));
+                let known =
+                    s.tried.contains(&new.id) || s.next_hops.iter().any(|(h, _)| h.id == new.id);
+                if !in_path && !known {
+                    admit.push(new.clone());
+                    if s.closer(&new.id, &hop.id) || cache_small || s.collecting {
+                        s.next_hops.push((new, 0));
+                    } else if kept.is_some() {
+                        s.next_hops.pop();
+                    }
+                }
+            }
+        }
+        if let Some(id) = evict {
+            self.cache.remove(&id);
+        }
+        for re in admit {
+            if self.cache.get(&re.id).is_some() {
+                self.cache.touch(&re.id, self.now.mono);
+            } else {
+                self.consider_route_entry(re, None, None);
+            }
+        }
+        self.step(key);
+    }
+
+    /// The AUTHORITY answering our final INQUIRE (MS-PNRP §3.1.5.6.1.1).
+    pub(super) fn on_inquire_answer(&mut self, key: u64, from: SocketAddr, b: AuthorityBuffer) {
+        let now = self.now;
+        let Some(s) = self.resolves.get_mut(&key) else {
+            return;
+        };
+        s.waiting = Waiting::Nothing;
+        let Some(best) = s.best.take() else {
+            self.step(key);
+            return;
+        };
+        let ctx = VerifyContext::inquiry(now.wall, s.nonce).expecting(best.id);
+        let verdict = match (b.flags.not_found, b.cpa) {
+            (false, Some(cpa)) => Some(cpa.verify(self.verifier.as_ref(), &ctx)),
+            _ => None,
+        };
+        let Some(s) = self.resolves.get_mut(&key) else {
+            return;
+        };
+        match verdict {
+            Some(Ok(cpa)) => {
+                let classifier = b
+                    .classifier
+                    .filter(|c| {
+                        PeerName::new(crate::name::Authority::Unsecured, c)
+                            .is_ok_and(|n| n.classifier_hash() == cpa.content().classifier_hash)
+                            || c.is_empty()
+                    })
+                    .unwrap_or_default();
+                let payload = b
+                    .extended_payload
+                    .and_then(|p| cpa.verify_payload(p, self.verifier.as_ref(), &ctx).ok());
+                let hops = s.useful;
+                s.results.push(Resolved {
+                    id: best.id,
+                    classifier,
+                    cpa: cpa.clone(),
+                    payload,
+                    hops,
+                    from,
+                });
+                // Look for further instances next to this one.
+                s.collecting = true;
+                if let Some(ep) = best.endpoints().next()
+                    && s.path.len() < MAX_PATH_ENDPOINTS
+                {
+                    s.path.push(ep);
+                }
+                s.next_hops.push((best.clone(), 0));
+                s.best = s.best_stack.pop();
+                let _ = self
+                    .cache
+                    .insert(best, Some(std::sync::Arc::new(cpa)), now.mono);
+            }
+            Some(Err(_)) => {
+                self.stats.cpa_rejected += 1;
+                s.best = s.best_stack.pop();
+            }
+            None => {
+                s.best = s.best_stack.pop();
+                if b.flags.not_found {
+                    self.cache.remove(&best.id);
+                }
+            }
+        }
+        self.step(key);
+    }
+
+    /// A LOOKUP ran out of retries: the hop is gone.
+    pub(super) fn on_lookup_timeout(&mut self, key: u64, _to: SocketAddr) {
+        let Some(s) = self.resolves.get_mut(&key) else {
+            return;
+        };
+        s.waiting = Waiting::Nothing;
+        if let Some((hop, _)) = s.current.take() {
+            s.next_hops.retain(|(h, _)| h.id != hop.id);
+            self.cache.remove(&hop.id);
+        }
+        self.step(key);
+    }
+
+    /// The final INQUIRE ran out of retries: back to the previous best match.
+    pub(super) fn on_inquire_timeout(&mut self, key: u64) {
+        let Some(s) = self.resolves.get_mut(&key) else {
+            return;
+        };
+        s.waiting = Waiting::Nothing;
+        if let Some(best) = s.best.take() {
+            self.cache.remove(&best.id);
+        }
+        if let Some(s) = self.resolves.get_mut(&key) {
+            s.best = s.best_stack.pop();
+        }
+        self.step(key);
+    }
+
+    /// Command::Cancel.
+    pub(super) fn cancel(&mut self, request: RequestId) {
+        let key = self
+            .resolves
+            .iter()
+            .find(|(_, s)| s.request == Some(request))
+            .map(|(k, _)| *k);
+        if let Some(key) = key {
+            self.finish(key, Some(ResolveError::Cancelled));
+        }
+    }
+
+    /// Finishes resolutions past their deadline.
+    pub(super) fn expire_resolves(&mut self) {
+        let now = self.now.mono;
+        let due: Vec<u64> = self
+            .resolves
+            .iter()
+            .filter(|(_, s)| s.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.finish(key, Some(ResolveError::Timeout));
+        }
+    }
+
+    /// Ends resolution `key`, reporting results (or `error` if none).
+    fn finish(&mut self, key: u64, error: Option<ResolveError>) {
+        let Some(s) = self.resolves.remove(&key) else {
+            return;
+        };
+        self.pending.remove_resolve(key);
+        if let Some(request) = s.request {
+            let result = if error == Some(ResolveError::Cancelled) {
+                Err(ResolveError::Cancelled)
+            } else if s.results.is_empty() {
+                Err(error.unwrap_or(ResolveError::NotFound))
+            } else {
+                Ok(s.results)
+            };
+            self.events.push_back(Event::Resolved { request, result });
+        }
+    }
+}
+
+/// `id >> bits` (logical shift of a 256-bit big-endian number).
+fn shr(id: PnrpId, bits: usize) -> PnrpId {
+    if bits >= 256 {
+        return PnrpId::ZERO;
+    }
+    let (bytes, rem) = (bits / 8, bits % 8);
+    let mut out = [0u8; 32];
+    for i in (bytes..32).rev() {
+        let src = i - bytes;
+        let hi = id.0[src] >> rem;
+        let carry = if rem > 0 && src > 0 {
+            id.0[src - 1] << (8 - rem)
+        } else {
+            0
+        };
+        out[i] = hi | carry;
+    }
+    PnrpId(out)
+}

@@ -1,0 +1,317 @@
+//! Scenario tests on a tiny in-memory network (quinn's `Pair` idea): real
+//! encoded datagrams, virtual time, fixed latency, no sockets.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use super::*;
+use crate::cpa::{AppEndpoint, PROTO_TCP, PayloadData};
+use crate::crypto::{P256Signer, P256Verifier, Signer};
+use crate::name::PeerName;
+use crate::time::{Instant, UnixTime};
+use crate::wire::Endpoint;
+
+const LATENCY_US: u64 = 1_000;
+const T0: UnixTime = UnixTime(1_790_000_000);
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::new(
+        Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0,
+            (i >> 16) as u16,
+            0,
+            0,
+            0,
+            (i & 0xffff) as u16 + 1,
+        )
+        .into(),
+        3540,
+    )
+}
+
+pub(crate) struct Net {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) up: Vec<bool>,
+    now: Instant,
+    queue: VecDeque<(Instant, usize, SocketAddr, Vec<u8>)>,
+    pub(crate) events: Vec<(usize, Event)>,
+    index: BTreeMap<SocketAddr, usize>,
+    pub(crate) delivered: u64,
+}
+
+impl Net {
+    fn now(&self) -> Now {
+        Now {
+            mono: self.now,
+            wall: T0.plus_secs(self.now.0 / 1_000_000),
+        }
+    }
+
+    /// `n` nodes; node i > 0 is seeded with node 0 (and a random earlier one).
+    pub(crate) fn new(n: usize) -> Self {
+        let mut net = Self {
+            nodes: Vec::new(),
+            up: Vec::new(),
+            now: Instant(0),
+            queue: VecDeque::new(),
+            events: Vec::new(),
+            index: BTreeMap::new(),
+            delivered: 0,
+        };
+        for i in 0..n {
+            net.add_node(i);
+        }
+        net
+    }
+
+    fn add_node(&mut self, i: usize) {
+        let mut seeds = Vec::new();
+        if i > 0 {
+            seeds.push(addr(0));
+            seeds.push(addr((i * 7919) % i));
+        }
+        let config = Config {
+            local: vec![Endpoint::from_socket_addr(addr(i))],
+            seeds,
+            ..Config::default()
+        };
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let node = Node::new(config, Arc::new(P256Verifier), seed, self.now());
+        self.nodes.push(node);
+        self.up.push(true);
+        self.index.insert(addr(i), i);
+        self.drain(i);
+    }
+
+    fn drain(&mut self, i: usize) {
+        let mut buf = Vec::new();
+        while let Some(to) = self.nodes[i].poll_transmit(&mut buf) {
+            self.queue.push_back((
+                self.now.plus(core::time::Duration::from_micros(LATENCY_US)),
+                i,
+                to,
+                buf.clone(),
+            ));
+        }
+        while let Some(e) = self.nodes[i].poll_event() {
+            self.events.push((i, e));
+        }
+    }
+
+    pub(crate) fn command(&mut self, i: usize, cmd: Command) {
+        let now = self.now();
+        self.nodes[i].handle_command(now, cmd);
+        self.drain(i);
+    }
+
+    /// Runs the network for `secs` of virtual time.
+    pub(crate) fn run(&mut self, secs: u64) {
+        let end = self.now.plus(core::time::Duration::from_secs(secs));
+        loop {
+            let next_msg = self.queue.front().map(|m| m.0);
+            let next_timer = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| self.up[*i])
+                .filter_map(|(i, n)| n.poll_timeout().map(|t| (t, i)))
+                .min();
+            let t = match (next_msg, next_timer) {
+                (Some(m), Some((t, _))) => m.min(t),
+                (Some(m), None) => m,
+                (None, Some((t, _))) => t,
+                (None, None) => break,
+            };
+            if t > end {
+                break;
+            }
+            self.now = self.now.max(t);
+            if next_msg == Some(t) {
+                let (_, from, to, bytes) = self.queue.pop_front().expect("peeked");
+                if let Some(&j) = self.index.get(&to)
+                    && self.up[j]
+                {
+                    self.delivered += 1;
+                    let now = self.now();
+                    self.nodes[j].handle_datagram(now, addr(from), &bytes);
+                    self.drain(j);
+                }
+            } else if let Some((_, i)) = next_timer {
+                let now = self.now();
+                self.nodes[i].handle_timeout(now);
+                self.drain(i);
+            }
+        }
+        self.now = end;
+    }
+
+    pub(crate) fn take_event(
+        &mut self,
+        f: impl Fn(&(usize, Event)) -> bool,
+    ) -> Option<(usize, Event)> {
+        let pos = self.events.iter().position(f)?;
+        Some(self.events.remove(pos))
+    }
+
+    pub(crate) fn resolve(
+        &mut self,
+        i: usize,
+        name: &str,
+        req: u64,
+        max: usize,
+    ) -> Result<Vec<Resolved>, ResolveError> {
+        let deadline = self.now.plus(core::time::Duration::from_secs(20));
+        self.command(
+            i,
+            Command::Resolve {
+                request: RequestId(req),
+                name: name.parse().expect("name"),
+                max_results: max,
+                deadline,
+            },
+        );
+        self.run(25);
+        match self.take_event(|(n, e)| {
+            *n == i && matches!(e, Event::Resolved { request, .. } if *request == RequestId(req))
+        }) {
+            Some((_, Event::Resolved { result, .. })) => result,
+            other => panic!("no resolve event: {other:?}"),
+        }
+    }
+}
+
+fn key(n: u8) -> Arc<P256Signer> {
+    let mut s = [0u8; 32];
+    s[31] = n;
+    Arc::new(P256Signer::from_scalar_bytes(&s).expect("scalar"))
+}
+
+pub(crate) fn registration(name: &str, signer: Arc<P256Signer>, port: u16) -> Box<Registration> {
+    Box::new(Registration {
+        name: name.parse::<PeerName>().expect("name"),
+        signer,
+        endpoints: vec![AppEndpoint::new(
+            SocketAddr::from(([10, 1, 2, 3], port)),
+            PROTO_TCP,
+        )],
+        comment: Some("test".into()),
+        payload: Some(PayloadData::Text("hello".into())),
+        prefix: None,
+    })
+}
+
+fn register(net: &mut Net, i: usize, name: &str, req: u64) -> crate::id::PnrpId {
+    net.command(
+        i,
+        Command::Register {
+            request: RequestId(req),
+            registration: registration(name, key(i as u8 + 1), 8000 + i as u16),
+        },
+    );
+    match net.take_event(|(n, e)| *n == i && matches!(e, Event::Registered { .. })) {
+        Some((_, Event::Registered { result, .. })) => result.expect("registered"),
+        other => panic!("no register event: {other:?}"),
+    }
+}
+
+#[test]
+fn a_node_alone_resolves_its_own_registration() {
+    let mut net = Net::new(1);
+    register(&mut net, 0, "0.alone", 1);
+    let r = net.resolve(0, "0.Alone", 2, 5).expect("found");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].classifier, "alone");
+    assert_eq!(r[0].cpa.content().endpoints[0].port, 8000);
+    assert_eq!(net.resolve(0, "0.other", 3, 5), Err(ResolveError::NotFound));
+}
+
+#[test]
+fn two_nodes_join_and_resolve_each_other() {
+    let mut net = Net::new(2);
+    register(&mut net, 0, "0.first", 1);
+    register(&mut net, 1, "0.second", 2);
+    net.run(60);
+    assert!(!net.nodes[1].cache().is_empty(), "node 1 learnt node 0");
+    let r = net.resolve(1, "0.first", 10, 5).expect("found");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].cpa.content().endpoints[0].port, 8000);
+    assert_eq!(
+        r[0].payload.as_ref().map(|p| p.data().clone()),
+        Some(PayloadData::Text("hello".into()))
+    );
+    let r = net.resolve(0, "0.second", 11, 5).expect("found");
+    assert_eq!(r[0].cpa.content().endpoints[0].port, 8001);
+}
+
+#[test]
+fn secured_names_resolve_in_a_small_cloud() {
+    let mut net = Net::new(20);
+    let mut names = Vec::new();
+    for i in 0..20 {
+        let a = key(i as u8 + 1).public_key().authority();
+        let name = format!("{a}.node{i}");
+        register(&mut net, i, &name, 100 + i as u64);
+        names.push(name);
+        net.run(2);
+    }
+    net.run(120);
+    let mut ok = 0;
+    for (k, name) in names.iter().enumerate() {
+        let from = (k * 7 + 3) % 20;
+        if let Ok(r) = net.resolve(from, name, 1000 + k as u64, 1) {
+            assert_eq!(r[0].cpa.content().endpoints[0].port, 8000 + k as u16);
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 20, "every name resolves");
+}
+
+#[test]
+fn several_publishers_of_one_name_are_all_found() {
+    let mut net = Net::new(12);
+    for i in 0..12 {
+        let name = if i % 4 == 0 {
+            "0.printer".to_string()
+        } else {
+            format!("0.n{i}")
+        };
+        register(&mut net, i, &name, 10 + i as u64);
+        net.run(2);
+    }
+    net.run(120);
+    let r = net.resolve(5, "0.printer", 500, 10).expect("found");
+    let mut ports: Vec<u16> = r
+        .iter()
+        .map(|x| x.cpa.content().endpoints[0].port)
+        .collect();
+    ports.sort_unstable();
+    assert_eq!(ports, vec![8000, 8004, 8008]);
+}
+
+#[test]
+fn unregistered_names_stop_resolving() {
+    let mut net = Net::new(6);
+    for i in 0..6 {
+        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
+        net.run(2);
+    }
+    net.run(60);
+    assert!(net.resolve(4, "0.n2", 100, 1).is_ok());
+    net.command(
+        2,
+        Command::Unregister {
+            request: RequestId(101),
+            name: "0.n2".parse().expect("name"),
+        },
+    );
+    assert!(matches!(
+        net.take_event(|(n, e)| *n == 2 && matches!(e, Event::Unregistered { .. })),
+        Some((_, Event::Unregistered { removed: 1, .. }))
+    ));
+    net.run(10);
+    assert_eq!(net.resolve(4, "0.n2", 102, 1), Err(ResolveError::NotFound));
+}
