@@ -529,7 +529,10 @@ impl Node {
         } else {
             self.set_state(CloudState::Active);
         }
+        // Entries whose CPA has expired leave the cache (digest §3.7).
+        let _ = self.cache.evict_expired(self.now.wall);
         self.refresh_registrations();
+        self.maybe_split_detection();
         // Cache balancing: now and then resolve a random ID so that the
         // levels fill from answers (REASON_CACHE_MAINTENANCE).
         if !self.cache.is_empty()

@@ -32,6 +32,8 @@ const MAX_SUSPICIOUS: u32 = 6;
 const MAX_USEFUL: u32 = 22;
 /// A next hop is dropped once asked this often (§3.1.5.6.1).
 const MAX_USE: u8 = 3;
+/// Split tests the whole cloud runs per maintenance period (digest §12 #13).
+const SPLIT_TESTS_PER_TICK: u64 = 4;
 /// Below this many cache entries, LOOKUPs set A and keep non-closer hops.
 const SMALL_CACHE: usize = 8;
 
@@ -194,6 +196,59 @@ impl Node {
             None => self.random_id(),
         };
         self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
+    }
+
+    /// Split detection and repair (MS-PNRP §3.2.6.2; digest §3.11). With a
+    /// probability inversely proportional to the estimated cloud size (so
+    /// that the cloud as a whole runs about [`SPLIT_TESTS_PER_TICK`] tests per
+    /// maintenance period), a publisher resolves one of its IDs + 1 starting
+    /// from a seed instead of from its own cache, carrying its own route
+    /// entry as the best match. If the seed sits in another piece of a split
+    /// ring, every hop there learns (and validates) our entry and we learn
+    /// theirs, which merges the pieces through the normal admission and
+    /// leaf-set machinery.
+    pub(super) fn maybe_split_detection(&mut self) {
+        let Some(&local) = self.registrations.keys().next() else {
+            return;
+        };
+        if self.config.seeds.is_empty() {
+            return;
+        }
+        let nodes = self.cache.estimate_cloud_size().unwrap_or(1).max(1);
+        let draw = u64::from(self.rng.next_u32()) * nodes;
+        if draw >= SPLIT_TESTS_PER_TICK * u64::from(u32::MAX) {
+            return;
+        }
+        let seed = self.config.seeds[self.seed_cursor % self.config.seeds.len()];
+        self.seed_cursor = self.seed_cursor.wrapping_add(1);
+        if self.config.local.iter().any(|e| e.to_socket_addr() == seed) {
+            return;
+        }
+        // A synthetic next hop: PNRP ID 0 at the seed's address.
+        let seed_entry = RouteEntry {
+            id: PnrpId::ZERO,
+            port: seed.port(),
+            addresses: vec![Endpoint::from_socket_addr(seed).addr],
+        };
+        let own = self.own_route_entry(local);
+        if self.resolves.len() >= self.config.max_resolves {
+            return;
+        }
+        let deadline = self.now.mono.plus(core::time::Duration::from_secs(30));
+        let key = self.new_resolve(
+            None,
+            ResolveReason::SPLIT_DETECTION,
+            ResolveCriteria::None,
+            local.add_u64(1),
+            deadline,
+            Some(own),
+            1,
+        );
+        if let Some(s) = self.resolves.get_mut(&key) {
+            s.next_hops = vec![(seed_entry, 0)];
+        }
+        self.stats.split_tests += 1;
+        self.step(key);
     }
 
     #[allow(clippy::too_many_arguments)]

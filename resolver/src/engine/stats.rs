@@ -25,6 +25,8 @@ pub struct Stats {
     pub admitted: u64,
     /// Route entries refused at admission (N, timeout, bad CPA).
     pub admission_refused: u64,
+    /// Split-detection resolutions started.
+    pub split_tests: u64,
     /// LOOKUPs answered.
     pub lookups_served: u64,
     /// INQUIREs answered.

@@ -73,6 +73,22 @@ impl Net {
             seeds.push(addr(0));
             seeds.push(addr((i * 7919) % i));
         }
+        self.add_node_with_seeds(i, seeds);
+    }
+
+    /// Two clouds that grew apart: nodes `0..a` seeded among themselves,
+    /// nodes `a..a+b` among themselves.
+    pub(crate) fn split(a: usize, b: usize) -> Self {
+        let mut net = Self::new(0);
+        for i in 0..a + b {
+            let root = if i < a { 0 } else { a };
+            let seeds = if i == root { vec![] } else { vec![addr(root)] };
+            net.add_node_with_seeds(i, seeds);
+        }
+        net
+    }
+
+    fn add_node_with_seeds(&mut self, i: usize, seeds: Vec<SocketAddr>) {
         let config = Config {
             local: vec![Endpoint::from_socket_addr(addr(i))],
             seeds,
@@ -314,4 +330,62 @@ fn unregistered_names_stop_resolving() {
     ));
     net.run(10);
     assert_eq!(net.resolve(4, "0.n2", 102, 1), Err(ResolveError::NotFound));
+}
+
+#[test]
+fn a_split_cloud_heals_through_its_seeds() {
+    let mut net = Net::split(6, 6);
+    for i in 0..12 {
+        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
+        net.run(2);
+    }
+    net.run(60);
+    // The halves do not know each other.
+    assert_eq!(net.resolve(1, "0.n8", 100, 1), Err(ResolveError::NotFound));
+    // Each half learns a seed in the other one; split detection merges them.
+    net.command(0, Command::AddSeed(addr(6)));
+    net.command(6, Command::AddSeed(addr(0)));
+    net.run(600);
+    let mut ok = 0;
+    for k in 0..12 {
+        let from = (k + 6) % 12;
+        if net
+            .resolve(from, &format!("0.n{k}"), 200 + k as u64, 1)
+            .is_ok()
+        {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 12, "every name resolves from the other half");
+}
+
+#[test]
+fn cached_cpas_expire_and_registrations_refresh() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
+        net.run(2);
+    }
+    net.run(60);
+    assert!(net.resolve(3, "0.n0", 100, 1).is_ok());
+    // Two days later every CPA a cache held has expired and been evicted,
+    // yet names still resolve: publishers sign fresh CPAs per INQUIRE and
+    // re-announce themselves every refresh period.
+    net.run(2 * 86_400);
+    let now = net.now().wall;
+    let mut cpas = 0;
+    for node in &net.nodes {
+        for e in node.cache().iter() {
+            if let Some(cpa) = &e.cpa {
+                assert!(
+                    cpa.content().not_after.to_unix() >= now,
+                    "expired CPA still cached"
+                );
+                cpas += 1;
+            }
+        }
+    }
+    assert!(cpas > 0, "leaf-set entries carry fresh CPAs");
+    assert!(net.resolve(3, "0.n0", 101, 1).is_ok());
+    assert!(net.resolve(0, "0.n3", 102, 1).is_ok());
 }
