@@ -243,6 +243,16 @@ pub fn to_host(name: &PeerName) -> Result<String, HostNameError> {
     }
 }
 
+/// A name as users type it: a `*.pnrp.net` host name (any case, optional
+/// trailing dot) or a peer name.
+pub fn parse_any(text: &str) -> Result<PeerName, HostNameError> {
+    if is_in_zone(text) {
+        from_host(text)
+    } else {
+        Ok(text.parse::<PeerName>()?)
+    }
+}
+
 /// The peer name of a host name (design §4). Accepts any letter case, one
 /// trailing dot, and Unicode or `xn--` labels. Only names that [`to_host`]
 /// can encode are returned.

@@ -3,6 +3,11 @@
 //!
 //! Every test runs the built binary through [`util::TestCommand`] with its own
 //! temporary directories; none needs a daemon, the network or root.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "process-level tests run helper threads like any shell"
+)]
 #![cfg(feature = "daemon")]
 
 mod util;
@@ -493,11 +498,19 @@ fn identity_uses_pnrp_runtime_dir_from_the_environment() {
 }
 
 #[test]
-fn identity_against_a_socket_that_accepts_reports_an_unsupported_protocol() {
+fn a_socket_that_answers_garbage_is_an_unreachable_daemon() {
+    use std::io::Write as _;
     let tmp = tempfile::tempdir().unwrap();
     let socket = tmp.path().join("control.sock");
-    // Connections complete in the listen backlog; nothing needs to accept.
-    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let server = std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            use std::io::Read as _;
+            let mut request = [0u8; 8];
+            let _ = s.read_exact(&mut request);
+            let _ = s.write_all(b"\xff\xff\xff\xffgarbage");
+        }
+    });
     pnrp([
         "identity",
         "list",
@@ -505,5 +518,6 @@ fn identity_against_a_socket_that_accepts_reports_an_unsupported_protocol() {
         tmp.path().to_str().unwrap(),
     ])
     .run()
-    .fails(3, &["does not support", "--state-dir"]);
+    .fails(3, &["talking to pnrpd", "frame length"]);
+    server.join().unwrap();
 }

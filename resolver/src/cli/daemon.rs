@@ -5,14 +5,16 @@
 //! (both handled by clap in [`GlobalArgs`]), else `/run/pnrp` for root and
 //! `$XDG_RUNTIME_DIR/pnrp` for other users.
 //!
-//! The daemon's control protocol does not exist yet, so [`control_unavailable`] only
-//! checks that the socket accepts a connection: if it does not, the daemon is
-//! unreachable (exit 3); if it does, this CLI still cannot talk to it and
-//! says so (also exit 3). The daemon work replaces this with a real client.
+//! Requests go over the IPC protocol of [`crate::ipc`] (`docs/ipc.md`): one
+//! connection per command, one request, one response.
 
+use std::io;
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ipc::{self, FrameError, Request, Response};
 
 use super::{CliError, GlobalArgs};
 
@@ -43,19 +45,51 @@ pub(crate) fn runtime_dir(global: &GlobalArgs, hint: &'static str) -> Result<Pat
     }
 }
 
-/// Why the daemon cannot serve a control request, for commands that need
-/// it. `hint` (" (…)") is appended to the error message.
-///
-/// Until the control protocol exists there is always a reason:
-/// [`CliError::DaemonUnreachable`] if nothing accepts a connection on
-/// `control.sock`, else [`CliError::DaemonProtocolUnsupported`].
-pub(crate) fn control_unavailable(global: &GlobalArgs, hint: &'static str) -> CliError {
-    let path = match runtime_dir(global, hint) {
-        Ok(dir) => dir.join(CONTROL_SOCKET),
-        Err(e) => return e,
-    };
-    match UnixStream::connect(&path) {
-        Ok(_stream) => CliError::DaemonProtocolUnsupported { path, hint },
-        Err(error) => CliError::DaemonUnreachable { path, error, hint },
+/// Which of the daemon's sockets a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Socket {
+    /// `lookup.sock`: resolve and status, open to every user.
+    Lookup,
+    /// `control.sock`: everything else; owner or root.
+    Control,
+}
+
+/// The file name of the lookup socket.
+pub(crate) const LOOKUP_SOCKET: &str = "lookup.sock";
+
+/// Sends one request and returns the daemon's answer; an error answer
+/// becomes [`CliError::Daemon`]. `budget_ms` is how long the daemon may
+/// work; the socket read allows two seconds more.
+pub(crate) fn request(
+    global: &GlobalArgs,
+    socket: Socket,
+    req: &Request,
+    budget_ms: u64,
+) -> Result<Response, CliError> {
+    let dir = runtime_dir(global, "")?;
+    let path = dir.join(match socket {
+        Socket::Lookup => LOOKUP_SOCKET,
+        Socket::Control => CONTROL_SOCKET,
+    });
+    let mut stream = UnixStream::connect(&path).map_err(|error| CliError::DaemonUnreachable {
+        path: path.clone(),
+        error,
+        hint: "",
+    })?;
+    let limit = Duration::from_millis(budget_ms.saturating_add(2_000));
+    let _ = stream.set_read_timeout(Some(limit));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    match ipc::exchange(&mut stream, req) {
+        Ok(Response::Error { kind, message }) => Err(CliError::Daemon { kind, message }),
+        Ok(r) => Ok(r),
+        Err(FrameError::Io(e))
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(CliError::DaemonTimeout { path })
+        }
+        Err(error) => Err(CliError::DaemonIo { path, error }),
     }
 }

@@ -129,7 +129,7 @@ pub(crate) fn run(
         validate_label(label)?;
     }
     let Some(state_dir) = &args.state_dir else {
-        return Err(daemon::control_unavailable(global, DAEMON_HINT));
+        return via_daemon(args, global, out);
     };
     // Only `create` makes directories, so a mistyped DIR is not created.
     let store = IdentityStore::at(state_dir);
@@ -170,5 +170,67 @@ pub(crate) fn run(
             };
             out.emit(&report, |w| writeln!(w, "deleted identity {label}"))
         }
+    }
+}
+
+/// The identity commands on the running daemon's store (no `--state-dir`).
+fn via_daemon(args: &IdentityArgs, global: &GlobalArgs, out: &mut Output) -> Result<(), CliError> {
+    use crate::ipc::{IdentityOut, Request, Response};
+    let req = match &args.command {
+        IdentityCommand::Create { label } => Request::IdentityCreate {
+            label: label.clone(),
+        },
+        IdentityCommand::List => Request::IdentityList,
+        IdentityCommand::Show { label } => Request::IdentityShow {
+            label: label.clone(),
+        },
+        IdentityCommand::Delete { label } => Request::IdentityDelete {
+            label: label.clone(),
+        },
+    };
+    let r =
+        daemon::request(global, daemon::Socket::Control, &req, 10_000).map_err(|e| match e {
+            CliError::DaemonUnreachable { path, error, .. } => CliError::DaemonUnreachable {
+                path,
+                error,
+                hint: DAEMON_HINT,
+            },
+            other => other,
+        })?;
+    let report = |i: &IdentityOut, prefix: bool| {
+        let mut v = serde_json::json!({
+            "label": i.label, "authority": i.authority, "public_key": i.public_key,
+        });
+        if prefix {
+            v["peer_name_prefix"] = format!("{}.", i.authority).into();
+        }
+        v
+    };
+    match (&args.command, &r) {
+        (IdentityCommand::Create { .. }, Response::Identity(i)) => {
+            out.emit(&report(i, true), |w| writeln!(w, "{}", i.authority))
+        }
+        (IdentityCommand::Show { .. }, Response::Identity(i)) => out.emit(&report(i, true), |w| {
+            writeln!(w, "label:            {}", i.label)?;
+            writeln!(w, "authority:        {}", i.authority)?;
+            writeln!(w, "public key:       {}", i.public_key)?;
+            writeln!(w, "peer name prefix: {}.", i.authority)
+        }),
+        (IdentityCommand::List, Response::Identities { identities }) => {
+            let v: Vec<_> = identities.iter().map(|i| report(i, false)).collect();
+            out.emit(&v, |w| {
+                identities
+                    .iter()
+                    .try_for_each(|i| writeln!(w, "{} {}", i.label, i.authority))
+            })
+        }
+        (IdentityCommand::Delete { label }, Response::Done) => {
+            let report = DeleteReport {
+                label,
+                deleted: true,
+            };
+            out.emit(&report, |w| writeln!(w, "deleted identity {label}"))
+        }
+        (_, other) => Err(CliError::unexpected(other)),
     }
 }

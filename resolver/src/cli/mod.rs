@@ -32,6 +32,7 @@ mod daemon;
 pub mod identity;
 pub mod name;
 mod output;
+pub mod peer;
 
 use output::Output;
 
@@ -97,6 +98,22 @@ pub enum Command {
     Name(name::NameArgs),
     /// Manage P-256 identities, the keys behind secured peer names
     Identity(identity::IdentityArgs),
+    /// Publish a peer name with endpoints
+    Register(peer::RegisterArgs),
+    /// Withdraw a published peer name (revoke CPAs are flooded)
+    Unregister(peer::UnregisterArgs),
+    /// Resolve a peer name or *.pnrp.net host name
+    Resolve(peer::ResolveArgs),
+    /// Show the hop-by-hop path of one resolution
+    Trace(peer::ResolveArgs),
+    /// List the clouds this node is in
+    Clouds,
+    /// Show the route-entry cache
+    Cache(peer::CacheArgs),
+    /// List this node's registrations
+    Registrations,
+    /// Show the daemon's status
+    Status,
 }
 
 /// The outcome of a command as a process exit code (design §6).
@@ -207,17 +224,54 @@ pub enum CliError {
         /// Advice specific to the command, starting with " (" (or empty).
         hint: &'static str,
     },
-    /// Something accepted the connection, but this CLI cannot talk to it.
-    #[error(
-        "pnrpd at {} accepted the connection, but this pnrp does not support its control \
-         protocol{hint}",
-        path.display()
-    )]
-    DaemonProtocolUnsupported {
+    /// A peer-name or host-name argument is not valid.
+    #[error("invalid name {input:?}")]
+    InvalidName {
+        /// The argument.
+        input: String,
+        /// The rule it broke.
+        #[source]
+        source: HostNameError,
+    },
+    /// An argument breaks a rule.
+    #[error("{arg}: {rule}")]
+    BadArgument {
+        /// The argument as given.
+        arg: String,
+        /// The rule it broke.
+        rule: String,
+    },
+    /// A file named on the command line cannot be read.
+    #[error("cannot read {}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        error: io::Error,
+    },
+    /// The daemon refused or failed the request.
+    #[error("{message}")]
+    Daemon {
+        /// Its class.
+        kind: crate::ipc::ErrorKind,
+        /// Its message.
+        message: String,
+    },
+    /// The daemon's connection broke or spoke nonsense.
+    #[error("talking to pnrpd at {}", path.display())]
+    DaemonIo {
         /// The socket.
         path: PathBuf,
-        /// Advice specific to the command, starting with " (" (or empty).
-        hint: &'static str,
+        /// What went wrong.
+        #[source]
+        error: crate::ipc::FrameError,
+    },
+    /// The daemon did not answer in time.
+    #[error("pnrpd at {} did not answer in time", path.display())]
+    DaemonTimeout {
+        /// The socket.
+        path: PathBuf,
     },
     /// Writing the output failed (other than stdout being closed).
     #[error("cannot write output")]
@@ -225,6 +279,20 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// A response of the wrong kind: the daemon speaks another dialect.
+    pub(crate) fn unexpected(r: &crate::ipc::Response) -> Self {
+        match r {
+            crate::ipc::Response::Error { kind, message } => Self::Daemon {
+                kind: *kind,
+                message: message.clone(),
+            },
+            _ => Self::Daemon {
+                kind: crate::ipc::ErrorKind::Internal,
+                message: "pnrpd answered with an unexpected response".into(),
+            },
+        }
+    }
+
     /// The exit status of this error: the one place where failures become
     /// exit codes (documented in [`EXIT_STATUS_HELP`]).
     pub fn status(&self) -> Status {
@@ -241,9 +309,19 @@ impl CliError {
                 | IdentityError::Corrupt { .. }
                 | IdentityError::Io { .. } => Status::BadInput,
             },
-            Self::NoRuntimeDir { .. }
-            | Self::DaemonUnreachable { .. }
-            | Self::DaemonProtocolUnsupported { .. } => Status::DaemonUnreachable,
+            Self::NoRuntimeDir { .. } | Self::DaemonUnreachable { .. } | Self::DaemonIo { .. } => {
+                Status::DaemonUnreachable
+            }
+            Self::InvalidName { .. } | Self::BadArgument { .. } | Self::ReadFile { .. } => {
+                Status::BadInput
+            }
+            Self::Daemon { kind, .. } => match kind {
+                crate::ipc::ErrorKind::NotFound => Status::NotFound,
+                crate::ipc::ErrorKind::BadInput | crate::ipc::ErrorKind::Denied => Status::BadInput,
+                crate::ipc::ErrorKind::Timeout => Status::Timeout,
+                crate::ipc::ErrorKind::Internal => Status::DaemonUnreachable,
+            },
+            Self::DaemonTimeout { .. } => Status::Timeout,
             Self::Output(_) => Status::BadInput,
         }
     }
@@ -256,6 +334,22 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Name(args) => name::run(args, &mut out),
         Command::Identity(args) => identity::run(args, &cli.global, &mut out),
+        Command::Register(a) => peer::register(a, &cli.global, &mut out),
+        Command::Unregister(a) => peer::unregister(a, &cli.global, &mut out),
+        Command::Resolve(a) => peer::resolve(a, &cli.global, &mut out),
+        Command::Trace(a) => peer::trace(a, &cli.global, &mut out),
+        Command::Clouds => peer::inspect(crate::ipc::Request::Clouds, &cli.global, &mut out),
+        Command::Cache(a) => peer::inspect(
+            crate::ipc::Request::Cache {
+                cloud: a.cloud.clone(),
+            },
+            &cli.global,
+            &mut out,
+        ),
+        Command::Registrations => {
+            peer::inspect(crate::ipc::Request::Registrations, &cli.global, &mut out)
+        }
+        Command::Status => peer::inspect(crate::ipc::Request::Status, &cli.global, &mut out),
     };
     match result {
         Ok(()) => Status::Success.into(),

@@ -111,6 +111,9 @@ pub struct Resolved {
     pub hops: u32,
     /// Where the publisher answered from.
     pub from: SocketAddr,
+    /// The flagged path when the result was found: our own endpoint, then
+    /// every node consulted, in order (for `pnrp trace`).
+    pub path: Vec<SocketAddr>,
 }
 
 /// Why a resolution produced nothing.

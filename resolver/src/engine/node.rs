@@ -74,6 +74,10 @@ pub struct Node {
     pub(super) events: VecDeque<Event>,
     pub(super) next_maintenance: Instant,
     pub(super) seed_cursor: usize,
+    /// While the cache is empty, the next bootstrap attempt (backing off
+    /// from 1 s to the maintenance period).
+    next_discovery: Option<Instant>,
+    discovery_backoff: core::time::Duration,
     pub(super) stats: Stats,
     pub(super) now: Now,
 }
@@ -132,6 +136,8 @@ impl Node {
             events: VecDeque::new(),
             next_maintenance: now.mono.plus(config.maintenance),
             seed_cursor: 0,
+            next_discovery: None,
+            discovery_backoff: core::time::Duration::from_secs(1),
             stats: Stats::default(),
             now,
             config,
@@ -241,6 +247,14 @@ impl Node {
         self.expire_resolves();
         self.reassembly.expire(now.mono);
         self.conversations.retain(|c| c.expires > now.mono);
+        if let Some(t) = self.next_discovery
+            && now.mono >= t
+        {
+            self.next_discovery = None;
+            if self.cache.is_empty() {
+                self.discover();
+            }
+        }
         if now.mono >= self.next_maintenance {
             self.next_maintenance = now.mono.plus(self.config.maintenance);
             self.maintenance();
@@ -299,6 +313,9 @@ impl Node {
         }
         if let Some(r) = self.reassembly.next_deadline() {
             t = t.min(r);
+        }
+        if let Some(d) = self.next_discovery {
+            t = t.min(d);
         }
         for r in self.resolves.values() {
             t = t.min(r.deadline);
@@ -466,6 +483,9 @@ impl Node {
         if self.config.seeds.is_empty() {
             return;
         }
+        // Try again soon if this round finds nobody (backing off).
+        self.next_discovery = Some(self.now.mono.plus(self.discovery_backoff));
+        self.discovery_backoff = (self.discovery_backoff * 2).min(self.config.maintenance);
         // Up to two seeds per round, so one dead seed does not stall a join.
         let n = self.config.seeds.len().min(2);
         for _ in 0..n {
@@ -528,6 +548,7 @@ impl Node {
             }
         } else {
             self.set_state(CloudState::Active);
+            self.discovery_backoff = core::time::Duration::from_secs(1);
         }
         // Entries whose CPA has expired leave the cache (digest §3.7).
         let _ = self.cache.evict_expired(self.now.wall);

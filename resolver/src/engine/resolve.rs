@@ -155,6 +155,7 @@ impl Node {
             payload,
             hops: 0,
             from: self.config.local.first()?.to_socket_addr(),
+            path: Vec::new(),
         })
     }
 
@@ -224,12 +225,7 @@ impl Node {
         if self.config.local.iter().any(|e| e.to_socket_addr() == seed) {
             return;
         }
-        // A synthetic next hop: PNRP ID 0 at the seed's address.
-        let seed_entry = RouteEntry {
-            id: PnrpId::ZERO,
-            port: seed.port(),
-            addresses: vec![Endpoint::from_socket_addr(seed).addr],
-        };
+        let seed_entry = seed_entry(seed);
         let own = self.own_route_entry(local);
         if self.resolves.len() >= self.config.max_resolves {
             return;
@@ -278,6 +274,22 @@ impl Node {
                 },
             )
             .map(|e| (e.route.clone(), 0u8));
+        // With an empty cache, start at the seeds (synthetic entries with
+        // PNRP ID 0, as split detection does): a joining node can resolve
+        // before its cache has filled.
+        let mut next_hops: Vec<(RouteEntry, u8)> = first.into_iter().collect();
+        if next_hops.is_empty() {
+            for seed in self.config.seeds.iter().rev().take(3) {
+                if !self
+                    .config
+                    .local
+                    .iter()
+                    .any(|e| e.to_socket_addr() == *seed)
+                {
+                    next_hops.push((seed_entry(*seed), 0));
+                }
+            }
+        }
         let nonce = self.random_nonce();
         self.resolves.insert(
             key,
@@ -288,7 +300,7 @@ impl Node {
                 target,
                 deadline,
                 path,
-                next_hops: first.into_iter().collect(),
+                next_hops,
                 best_stack: Vec::new(),
                 best: initial_best.clone(),
                 initial_best,
@@ -500,6 +512,7 @@ impl Node {
                     .extended_payload
                     .and_then(|p| cpa.verify_payload(p, self.verifier.as_ref(), &ctx).ok());
                 let hops = s.useful;
+                let path = s.path.iter().map(|e| e.to_socket_addr()).collect();
                 s.results.push(Resolved {
                     id: best.id,
                     classifier,
@@ -507,6 +520,7 @@ impl Node {
                     payload,
                     hops,
                     from,
+                    path,
                 });
                 // Look for further instances next to this one.
                 s.collecting = true;
@@ -605,6 +619,15 @@ impl Node {
             };
             self.events.push_back(Event::Resolved { request, result });
         }
+    }
+}
+
+/// A synthetic route entry for a seed: PNRP ID 0 at the seed's address.
+fn seed_entry(seed: SocketAddr) -> RouteEntry {
+    RouteEntry {
+        id: PnrpId::ZERO,
+        port: seed.port(),
+        addresses: vec![Endpoint::from_socket_addr(seed).addr],
     }
 }
 

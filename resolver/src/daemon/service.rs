@@ -1,0 +1,750 @@
+//! What each IPC request does: the daemon's behaviour across its clouds.
+//! Input is validated before any cloud is touched, so a refused request
+//! changes nothing.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::cloud::{self, Clock, CloudHandle, CloudRequest};
+use super::config::DaemonConfig;
+use super::state::{SavedRegistration, State};
+use super::{DaemonError, netif};
+use crate::cpa::{AppEndpoint, PROTO_TCP, PROTO_UDP, PayloadData};
+use crate::crypto::P256Signer;
+use crate::engine::{RegisterError, Registration, ResolveError, SharedSigner};
+use crate::host;
+use crate::identity::IdentityStore;
+use crate::ipc::{
+    CacheEntryOut, CloudOut, EndpointOut, EndpointSpec, ErrorKind, IdentityOut, PayloadSpec,
+    RegistrationOut, Request, Response, ResultOut,
+};
+use crate::name::{Authority, PeerName};
+use crate::wire::Endpoint;
+
+/// Longest resolve budget a client may ask for (API limit, digest §4.8).
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The daemon's shared state.
+pub(crate) struct Service {
+    clouds: Vec<CloudHandle>,
+    identities: IdentityStore,
+    /// Signs unsecured names' CPAs (which prove nothing, MS-PNRP §5.1).
+    node_signer: SharedSigner,
+    state: Mutex<State>,
+    started: tokio::time::Instant,
+}
+
+impl core::fmt::Debug for Service {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Service")
+            .field("clouds", &self.clouds)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(kind: ErrorKind, message: impl Into<String>) -> Response {
+    Response::Error {
+        kind,
+        message: message.into(),
+    }
+}
+
+fn proto_name(p: u16) -> String {
+    match p {
+        PROTO_TCP => "tcp".into(),
+        PROTO_UDP => "udp".into(),
+        0 => String::new(),
+        n => n.to_string(),
+    }
+}
+
+fn endpoint_out(e: &AppEndpoint) -> EndpointOut {
+    EndpointOut {
+        addr: e.socket_addr().ip().to_string(),
+        port: e.port,
+        proto: proto_name(e.protocol),
+    }
+}
+
+/// Parses a peer name or a `*.pnrp.net` host name.
+pub(crate) fn parse_name(text: &str) -> Result<PeerName, String> {
+    host::parse_any(text).map_err(|e| format!("invalid name {text:?}: {e}"))
+}
+
+fn parse_endpoint(e: &EndpointSpec) -> Result<AppEndpoint, String> {
+    let ip: IpAddr = e
+        .addr
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .map_err(|_| format!("--addr {:?}: not an IP address", e.addr))?;
+    let proto = match e.proto.as_str() {
+        "" => 0,
+        "tcp" => PROTO_TCP,
+        "udp" => PROTO_UDP,
+        other => return Err(format!("--addr protocol {other:?}: must be tcp or udp")),
+    };
+    Ok(AppEndpoint::new(SocketAddr::new(ip, e.port), proto))
+}
+
+fn parse_payload(p: &PayloadSpec) -> Result<PayloadData, String> {
+    let data = match p {
+        PayloadSpec::Text(t) => PayloadData::Text(t.clone()),
+        PayloadSpec::Hex(h) => {
+            PayloadData::Binary(hex::decode(h).map_err(|_| "payload: not hexadecimal".to_string())?)
+        }
+    };
+    // Text travels NUL-terminated within the same 4,096 bytes.
+    let max = match data {
+        PayloadData::Text(_) => crate::cpa::MAX_EXTENDED_PAYLOAD - 1,
+        PayloadData::Binary(_) => crate::cpa::MAX_EXTENDED_PAYLOAD,
+    };
+    if data.is_empty() || data.len() > max {
+        return Err(format!(
+            "payload is {} bytes; it must be 1 to {max} bytes",
+            data.len()
+        ));
+    }
+    if let PayloadData::Text(t) = &data
+        && t.contains('\0')
+    {
+        return Err("text payload must not contain NUL".into());
+    }
+    Ok(data)
+}
+
+impl Service {
+    /// Opens the clouds and restores saved registrations.
+    pub(crate) async fn start(
+        config: &DaemonConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, DaemonError> {
+        for dir in [&config.state_dir, &config.runtime_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| DaemonError::Dir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let identities = IdentityStore::open(&config.state_dir)?;
+        let state = State::load(&config.state_dir);
+        let clock = Clock::new();
+        let mut clouds = Vec::new();
+        for spec in &config.clouds {
+            let local = netif::local_endpoints(spec.listen)
+                .into_iter()
+                .map(Endpoint::from_socket_addr)
+                .collect();
+            let mut seeds = spec.seeds.clone();
+            for s in state.bootstrap(&spec.name) {
+                if !seeds.contains(&s) {
+                    seeds.push(s);
+                }
+            }
+            match cloud::open(
+                &spec.name,
+                spec.listen,
+                local,
+                seeds,
+                clock,
+                shutdown.clone(),
+            ) {
+                Ok(h) => clouds.push(h),
+                Err(e) => cloud::warn_open_failed(&spec.name, &e),
+            }
+        }
+        if clouds.is_empty() {
+            return Err(DaemonError::Config("no cloud could be opened".into()));
+        }
+        if config.link_local {
+            info!("link-local clouds (SSDP discovery) are not part of this build yet");
+        }
+        let mut rng = rand_core::OsRng;
+        let node_signer: SharedSigner = Arc::new(P256Signer::generate(&mut rng));
+        let service = Self {
+            clouds,
+            identities,
+            node_signer,
+            state: Mutex::new(state),
+            started: tokio::time::Instant::now(),
+        };
+        service.restore().await;
+        if let Some(mode) = &config.machine_name {
+            service.publish_machine_name(mode).await;
+        }
+        Ok(service)
+    }
+
+    pub(crate) fn cloud_names(&self) -> Vec<String> {
+        self.clouds.iter().map(|c| c.name.clone()).collect()
+    }
+
+    fn signer_for(&self, name: &PeerName) -> Result<SharedSigner, Response> {
+        match name.authority() {
+            Authority::Unsecured => Ok(self.node_signer.clone()),
+            Authority::Secured(a) => {
+                let infos = self
+                    .identities
+                    .list()
+                    .map_err(|e| err(ErrorKind::Internal, e.to_string()))?;
+                let info = infos.iter().find(|i| i.authority == *a).ok_or_else(|| {
+                    err(
+                        ErrorKind::BadInput,
+                        format!(
+                            "no identity of this daemon holds authority {a}; a secured name \
+                             needs the identity whose authority it carries (pnrp identity create)"
+                        ),
+                    )
+                })?;
+                let id = self
+                    .identities
+                    .load(&info.label)
+                    .map_err(|e| err(ErrorKind::BadInput, e.to_string()))?;
+                Ok(Arc::new(id.signer().clone()))
+            }
+        }
+    }
+
+    fn clouds_for(&self, cloud: Option<&str>) -> Result<Vec<&CloudHandle>, Response> {
+        match cloud {
+            None => Ok(self.clouds.iter().collect()),
+            Some(c) => {
+                let found: Vec<_> = self.clouds.iter().filter(|h| h.name == c).collect();
+                if found.is_empty() {
+                    Err(err(
+                        ErrorKind::NotFound,
+                        format!("no cloud named {c:?} (see pnrp clouds)"),
+                    ))
+                } else {
+                    Ok(found)
+                }
+            }
+        }
+    }
+
+    /// Serves one request. `control` says whether it came on the control socket.
+    pub(crate) async fn handle(&self, request: Request, control: bool) -> Response {
+        if !control && !request.is_lookup() {
+            return err(
+                ErrorKind::Denied,
+                "this request needs control.sock (owner or root); lookup.sock only resolves",
+            );
+        }
+        match request {
+            Request::Resolve {
+                name,
+                cloud,
+                max,
+                timeout_ms,
+            } => self.resolve(&name, cloud.as_deref(), max, timeout_ms).await,
+            Request::Register {
+                name,
+                endpoints,
+                comment,
+                payload,
+                cloud,
+            } => {
+                let saved = SavedRegistration {
+                    name,
+                    endpoints,
+                    comment,
+                    payload,
+                    cloud,
+                };
+                let r = self.register(&saved).await;
+                if matches!(r, Response::Registered { .. }) {
+                    self.lock_state().add(saved);
+                    self.save_state();
+                }
+                r
+            }
+            Request::Unregister { name, cloud } => self.unregister(&name, cloud.as_deref()).await,
+            Request::Clouds => Response::Clouds {
+                clouds: self.cloud_outs().await,
+            },
+            Request::Cache { cloud } => self.cache(cloud.as_deref()).await,
+            Request::Registrations => self.registrations(),
+            Request::Status => Response::Status {
+                version: env!("CARGO_PKG_VERSION").into(),
+                pid: std::process::id(),
+                uptime_s: self.started.elapsed().as_secs(),
+                clouds: self.cloud_outs().await,
+            },
+            Request::IdentityCreate { label } => {
+                let mut rng = rand_core::OsRng;
+                match self.identities.create(&label, &mut rng) {
+                    Ok(id) => Response::Identity(identity_out(&id.info())),
+                    Err(e) => identity_err(&e),
+                }
+            }
+            Request::IdentityList => match self.identities.list() {
+                Ok(list) => Response::Identities {
+                    identities: list.iter().map(identity_out).collect(),
+                },
+                Err(e) => identity_err(&e),
+            },
+            Request::IdentityShow { label } => match self.identities.load(&label) {
+                Ok(id) => Response::Identity(identity_out(&id.info())),
+                Err(e) => identity_err(&e),
+            },
+            Request::IdentityDelete { label } => match self.identities.delete(&label) {
+                Ok(()) => Response::Done,
+                Err(e) => identity_err(&e),
+            },
+        }
+    }
+
+    async fn resolve(
+        &self,
+        text: &str,
+        cloud: Option<&str>,
+        max: usize,
+        timeout_ms: u64,
+    ) -> Response {
+        let name = match parse_name(text) {
+            Ok(n) => n,
+            Err(m) => return err(ErrorKind::BadInput, m),
+        };
+        let clouds = match self.clouds_for(cloud) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        let max = max.clamp(1, 100);
+        let budget = Duration::from_millis(timeout_ms).clamp(Duration::from_millis(1), MAX_TIMEOUT);
+        // All clouds in parallel (digest §4.8).
+        let tasks: Vec<_> = clouds
+            .into_iter()
+            .map(|c| {
+                let c = c.clone();
+                let name = name.clone();
+                tokio::spawn(async move {
+                    let r = c
+                        .ask(|tx| CloudRequest::Resolve(name, max, budget, tx))
+                        .await
+                        .unwrap_or(Err(ResolveError::Busy));
+                    (c.name, r)
+                })
+            })
+            .collect();
+        let mut answers = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            if let Ok(a) = t.await {
+                answers.push(a);
+            }
+        }
+        let mut results = Vec::new();
+        let mut timed_out = false;
+        for (cloud, r) in answers {
+            match r {
+                Ok(found) => {
+                    for f in found {
+                        let c = f.cpa.content();
+                        let peer_name = match name.authority() {
+                            Authority::Unsecured => {
+                                format!("0.{}", display_classifier(&f.classifier, &name))
+                            }
+                            Authority::Secured(a) => {
+                                format!("{a}.{}", display_classifier(&f.classifier, &name))
+                            }
+                        };
+                        let (payload_len, payload_text) = match f.payload.as_ref().map(|p| p.data())
+                        {
+                            Some(PayloadData::Text(t)) => (t.len(), Some(t.clone())),
+                            Some(PayloadData::Binary(b)) => (b.len(), None),
+                            None => (0, None),
+                        };
+                        results.push(ResultOut {
+                            host_name: host::to_host(&name).ok(),
+                            peer_name,
+                            cloud: cloud.clone(),
+                            endpoints: c.endpoints.iter().map(endpoint_out).collect(),
+                            comment: c.comment.clone(),
+                            payload_len,
+                            payload_text,
+                            pnrp_id: f.id.to_string(),
+                            hops: f.hops,
+                            path: f.path.iter().map(ToString::to_string).collect(),
+                            publisher: f.from.to_string(),
+                        });
+                    }
+                }
+                Err(ResolveError::Timeout) => timed_out = true,
+                Err(_) => {}
+            }
+        }
+        results.truncate(max);
+        if !results.is_empty() {
+            Response::Resolved { results }
+        } else if timed_out {
+            err(
+                ErrorKind::Timeout,
+                format!("{text}: no answer within {} ms", budget.as_millis()),
+            )
+        } else {
+            err(ErrorKind::NotFound, format!("{text}: not found"))
+        }
+    }
+
+    async fn register(&self, r: &SavedRegistration) -> Response {
+        let name = match parse_name(&r.name) {
+            Ok(n) => n,
+            Err(m) => return err(ErrorKind::BadInput, m),
+        };
+        let mut endpoints = Vec::new();
+        for e in &r.endpoints {
+            match parse_endpoint(e) {
+                Ok(x) => endpoints.push(x),
+                Err(m) => return err(ErrorKind::BadInput, m),
+            }
+        }
+        if endpoints.len() > crate::cpa::MAX_APP_ENDPOINTS {
+            return err(
+                ErrorKind::BadInput,
+                format!(
+                    "{} endpoints; at most {} per registration",
+                    endpoints.len(),
+                    crate::cpa::MAX_APP_ENDPOINTS
+                ),
+            );
+        }
+        if let Some(c) = &r.comment
+            && (c.chars().count() > crate::cpa::MAX_COMMENT_CHARS
+                || c.len() > crate::cpa::MAX_COMMENT_BYTES
+                || c.is_empty())
+        {
+            return err(
+                ErrorKind::BadInput,
+                format!(
+                    "comment must be 1 to {} characters ({} bytes of UTF-8)",
+                    crate::cpa::MAX_COMMENT_CHARS,
+                    crate::cpa::MAX_COMMENT_BYTES
+                ),
+            );
+        }
+        let payload = match r.payload.as_ref().map(parse_payload).transpose() {
+            Ok(p) => p,
+            Err(m) => return err(ErrorKind::BadInput, m),
+        };
+        let signer = match self.signer_for(&name) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let clouds = match self.clouds_for(r.cloud.as_deref()) {
+            Ok(c) => c,
+            Err(resp) => return resp,
+        };
+        let mut ids = Vec::new();
+        for c in clouds {
+            let eps = if endpoints.is_empty() {
+                // No --addr: the node's own addresses in that cloud.
+                c.local
+                    .iter()
+                    .map(|e| AppEndpoint::new(e.to_socket_addr(), 0))
+                    .map(|mut e| {
+                        e.port = 0;
+                        e
+                    })
+                    .collect()
+            } else {
+                endpoints.clone()
+            };
+            let registration = Box::new(Registration {
+                name: name.clone(),
+                signer: signer.clone(),
+                endpoints: eps,
+                comment: r.comment.clone(),
+                payload: payload.clone(),
+                prefix: None,
+            });
+            match c.ask(|tx| CloudRequest::Register(registration, tx)).await {
+                Some(Ok(id)) => ids.push((c.name.clone(), id.to_string())),
+                Some(Err(e)) => {
+                    // Roll back the clouds already done: no partial state.
+                    for done in self
+                        .clouds
+                        .iter()
+                        .filter(|h| ids.iter().any(|(n, _)| *n == h.name))
+                    {
+                        let _ = done
+                            .ask(|tx| CloudRequest::Unregister(name.clone(), tx))
+                            .await;
+                    }
+                    let kind = if matches!(e, RegisterError::Limit | RegisterError::KeyMismatch) {
+                        ErrorKind::BadInput
+                    } else {
+                        ErrorKind::Internal
+                    };
+                    return err(kind, format!("cannot register {name} in {}: {e}", c.name));
+                }
+                None => {
+                    return err(
+                        ErrorKind::Internal,
+                        format!("cloud {} is not running", c.name),
+                    );
+                }
+            }
+        }
+        info!(%name, clouds = ids.len(), "registered");
+        Response::Registered {
+            peer_name: name.to_string(),
+            host_name: host::to_host(&name).ok(),
+            ids,
+        }
+    }
+
+    async fn unregister(&self, text: &str, cloud: Option<&str>) -> Response {
+        let name = match parse_name(text) {
+            Ok(n) => n,
+            Err(m) => return err(ErrorKind::BadInput, m),
+        };
+        let clouds = match self.clouds_for(cloud) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        let mut removed = 0;
+        for c in clouds {
+            removed += c
+                .ask(|tx| CloudRequest::Unregister(name.clone(), tx))
+                .await
+                .unwrap_or(0);
+        }
+        self.lock_state().remove(&name, cloud);
+        self.save_state();
+        if removed == 0 {
+            err(
+                ErrorKind::NotFound,
+                format!("{name} is not registered here"),
+            )
+        } else {
+            info!(%name, removed, "unregistered");
+            Response::Unregistered { removed }
+        }
+    }
+
+    async fn cloud_outs(&self) -> Vec<CloudOut> {
+        let mut out = Vec::new();
+        for c in &self.clouds {
+            if let Some(info) = c.ask(CloudRequest::Info).await {
+                out.push(CloudOut {
+                    name: c.name.clone(),
+                    state: format!("{:?}", info.state).to_lowercase(),
+                    listen: c.listen.to_string(),
+                    cache_entries: info.cache.len(),
+                    registrations: info.registrations,
+                    estimated_size: info.estimated_size,
+                });
+            }
+        }
+        out
+    }
+
+    async fn cache(&self, cloud: Option<&str>) -> Response {
+        let clouds = match self.clouds_for(cloud) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        let mut entries = Vec::new();
+        for c in clouds {
+            if let Some(info) = c.ask(CloudRequest::Info).await {
+                for (id, eps, has_cpa) in info.cache {
+                    entries.push(CacheEntryOut {
+                        cloud: c.name.clone(),
+                        pnrp_id: id.to_string(),
+                        endpoints: eps.iter().map(ToString::to_string).collect(),
+                        has_cpa,
+                    });
+                }
+            }
+        }
+        Response::Cache { entries }
+    }
+
+    fn registrations(&self) -> Response {
+        let state = self.lock_state();
+        let registrations = state
+            .registrations()
+            .iter()
+            .flat_map(|r| {
+                let clouds: Vec<String> = match &r.cloud {
+                    Some(c) => vec![c.clone()],
+                    None => self.cloud_names(),
+                };
+                clouds.into_iter().map(move |cloud| RegistrationOut {
+                    peer_name: r.name.clone(),
+                    cloud,
+                    pnrp_id: String::new(),
+                    endpoints: r
+                        .endpoints
+                        .iter()
+                        .map(|e| EndpointOut {
+                            addr: e.addr.clone(),
+                            port: e.port,
+                            proto: e.proto.clone(),
+                        })
+                        .collect(),
+                    comment: r.comment.clone(),
+                    payload_len: match &r.payload {
+                        Some(PayloadSpec::Text(t)) => t.len(),
+                        Some(PayloadSpec::Hex(h)) => h.len() / 2,
+                        None => 0,
+                    },
+                })
+            })
+            .collect();
+        Response::Registrations { registrations }
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes registrations (and, best effort, bootstrap hints).
+    pub(crate) fn save_state(&self) {
+        if let Err(e) = self.lock_state().save() {
+            warn!(error = %e, "cannot save state");
+        }
+    }
+
+    /// Records bootstrap hints of every cloud (called periodically).
+    pub(crate) async fn snapshot_caches(&self) {
+        for c in &self.clouds {
+            if let Some(info) = c.ask(CloudRequest::Info).await {
+                self.lock_state().set_bootstrap(&c.name, info.bootstrap);
+            }
+        }
+        self.save_state();
+    }
+
+    async fn restore(&self) {
+        let saved = self.lock_state().registrations().to_vec();
+        for r in saved {
+            match self.register(&r).await {
+                Response::Registered { .. } => info!(name = %r.name, "registration restored"),
+                other => warn!(name = %r.name, ?other, "registration not restored"),
+            }
+        }
+    }
+
+    /// Machine-name publication: `unsecured` publishes `0.<hostname>`; an
+    /// identity label publishes `<authority>.<hostname>`.
+    async fn publish_machine_name(&self, mode: &str) {
+        let host = hostname();
+        let name = if mode == "unsecured" {
+            format!("0.{host}")
+        } else {
+            match self.identities.load(mode) {
+                Ok(id) => format!("{}.{host}", id.authority()),
+                Err(e) => {
+                    warn!(error = %e, "machine_name: identity not usable");
+                    return;
+                }
+            }
+        };
+        let r = SavedRegistration {
+            name,
+            endpoints: Vec::new(),
+            comment: None,
+            payload: None,
+            cloud: None,
+        };
+        match self.register(&r).await {
+            Response::Registered {
+                peer_name,
+                host_name,
+                ..
+            } => {
+                info!(%peer_name, host_name = host_name.unwrap_or_default(), "machine name published");
+            }
+            other => warn!(?other, "machine name not published"),
+        }
+    }
+}
+
+/// The host name (first label), from the kernel.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .and_then(|h| h.trim().split('.').next().map(str::to_owned))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn display_classifier(found: &str, asked: &PeerName) -> String {
+    if found.is_empty() {
+        asked.classifier().as_str().to_owned()
+    } else {
+        found.to_owned()
+    }
+}
+
+fn identity_out(i: &crate::identity::IdentityInfo) -> IdentityOut {
+    IdentityOut {
+        label: i.label.clone(),
+        authority: i.authority.to_string(),
+        public_key: hex::encode(i.public_key.0),
+    }
+}
+
+fn identity_err(e: &crate::identity::IdentityError) -> Response {
+    use crate::identity::IdentityError as E;
+    let kind = match e {
+        E::NotFound { .. } => ErrorKind::NotFound,
+        _ => ErrorKind::BadInput,
+    };
+    err(kind, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_host_names_parse() {
+        assert_eq!(
+            parse_name("myhost.pnrp.net").unwrap().to_string(),
+            "0.myhost"
+        );
+        assert_eq!(parse_name("0.MyHost").unwrap().to_string(), "0.MyHost");
+        assert!(parse_name("bad name").is_err());
+    }
+
+    #[test]
+    fn endpoints_parse_with_protocols() {
+        let e = parse_endpoint(&EndpointSpec {
+            addr: "10.1.2.3".into(),
+            port: 80,
+            proto: "tcp".into(),
+        })
+        .unwrap();
+        assert_eq!(e.socket_addr(), "10.1.2.3:80".parse().unwrap());
+        assert_eq!(e.protocol, PROTO_TCP);
+        assert!(
+            parse_endpoint(&EndpointSpec {
+                addr: "x".into(),
+                port: 0,
+                proto: String::new()
+            })
+            .is_err()
+        );
+        assert!(
+            parse_endpoint(&EndpointSpec {
+                addr: "::1".into(),
+                port: 0,
+                proto: "sctp".into()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn payload_limits() {
+        assert!(parse_payload(&PayloadSpec::Text("x".repeat(4095))).is_ok());
+        assert!(parse_payload(&PayloadSpec::Text("x".repeat(4096))).is_err());
+        assert!(parse_payload(&PayloadSpec::Hex("ab".repeat(4096))).is_ok());
+        assert!(parse_payload(&PayloadSpec::Hex("zz".into())).is_err());
+    }
+}

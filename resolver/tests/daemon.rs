@@ -1,0 +1,314 @@
+//! Real `pnrpd` processes on loopback in a private cloud, driven through the
+//! real `pnrp` command line (issue #4, "Tests"). Every wait is a bounded
+//! poll; nothing asserts on timing.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "process-level tests read clocks and probe ports like any shell"
+)]
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Option<Child>,
+    state: PathBuf,
+    runtime: PathBuf,
+    listen: String,
+    seeds: Vec<String>,
+}
+
+/// A free UDP port on `ip` (bind :0, read it back, release it).
+fn free_port(ip: &str) -> u16 {
+    UdpSocket::bind((ip, 0))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Daemon {
+    fn start(dir: &Path, n: usize, seeds: &[String]) -> Self {
+        let ip = format!("127.0.0.{}", 10 + n);
+        let listen = format!("{ip}:{}", free_port(&ip));
+        let mut d = Self {
+            child: None,
+            state: dir.join(format!("state{n}")),
+            runtime: dir.join(format!("run{n}")),
+            listen,
+            seeds: seeds.to_vec(),
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pnrpd"));
+        cmd.args([
+            "--cloud",
+            "lab",
+            "--listen",
+            &self.listen,
+            "--no-dns",
+            "--no-link-local",
+        ])
+        .arg("--state-dir")
+        .arg(&self.state)
+        .arg("--runtime-dir")
+        .arg(&self.runtime)
+        .args(["--log", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        for s in &self.seeds {
+            cmd.args(["--seed", s]);
+        }
+        self.child = Some(cmd.spawn().expect("pnrpd starts"));
+        // Ready when the control socket answers `status`.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if self.pnrp(&["status"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("pnrpd at {} did not come up", self.listen);
+    }
+
+    fn pnrp(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_pnrp"))
+            .arg("--runtime-dir")
+            .arg(&self.runtime)
+            .args(args)
+            .output()
+            .expect("pnrp runs")
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc_kill(c.id() as i32, 15);
+            }
+            let _ = c.wait();
+        }
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Resolves until it succeeds or `limit` passes (the cloud needs a moment
+/// to learn a new registration); returns the last output.
+fn resolve_until(d: &Daemon, name: &str, ok: bool, limit: Duration) -> Output {
+    let start = Instant::now();
+    loop {
+        let out = d.pnrp(&["--json", "resolve", name, "--timeout", "3"]);
+        if out.status.success() == ok || start.elapsed() > limit {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {:?} stderr {:?}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn register_on_one_daemon_resolve_from_another() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Daemon::start(tmp.path(), 0, &[]);
+    let b = Daemon::start(tmp.path(), 1, std::slice::from_ref(&a.listen));
+    let reg = a.pnrp(&[
+        "register",
+        "0.printer",
+        "--addr",
+        "10.1.2.3:631/tcp",
+        "--addr",
+        "[2001:db8::7]:80",
+        "--comment",
+        "2nd floor",
+        "--payload",
+        "hello world",
+    ]);
+    assert!(
+        reg.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reg.stderr)
+    );
+    let out = resolve_until(&b, "printer.pnrp.net", true, Duration::from_secs(20));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let r = &v["results"][0];
+    assert_eq!(r["peer_name"], "0.printer");
+    assert_eq!(r["cloud"], "lab");
+    assert_eq!(r["comment"], "2nd floor");
+    assert_eq!(r["payload_len"], 11);
+    assert_eq!(r["endpoints"][0]["addr"], "10.1.2.3");
+    assert_eq!(r["endpoints"][0]["port"], 631);
+    assert_eq!(r["endpoints"][0]["proto"], "tcp");
+    assert_eq!(r["endpoints"][1]["addr"], "2001:db8::7");
+
+    // Unregister: then not found (exit 1) from the other daemon.
+    assert!(a.pnrp(&["unregister", "0.printer"]).status.success());
+    let out = resolve_until(&b, "0.printer", false, Duration::from_secs(20));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn registrations_survive_kill_9() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Daemon::start(tmp.path(), 2, &[]);
+    assert!(
+        a.pnrp(&["register", "0.scanner", "--addr", "10.9.9.9"])
+            .status
+            .success()
+    );
+    a.kill9();
+    a.spawn();
+    let out = a.pnrp(&["--json", "registrations"]);
+    assert!(json(&out)["registrations"][0]["peer_name"] == "0.scanner");
+    let out = resolve_until(&a, "0.scanner", true, Duration::from_secs(10));
+    assert_eq!(json(&out)["results"][0]["endpoints"][0]["addr"], "10.9.9.9");
+    a.terminate();
+}
+
+#[test]
+fn names_still_resolve_after_a_node_in_the_middle_dies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = Daemon::start(tmp.path(), 3, &[]);
+    let mut nodes = vec![];
+    for i in 0..4 {
+        let d = Daemon::start(tmp.path(), 4 + i, std::slice::from_ref(&seed.listen));
+        assert!(
+            d.pnrp(&[
+                "register",
+                &format!("0.n{i}"),
+                "--addr",
+                &format!("10.0.0.{i}")
+            ])
+            .status
+            .success()
+        );
+        nodes.push(d);
+    }
+    assert!(seed.pnrp(&["register", "0.seed"]).status.success());
+    for i in 0..4 {
+        let out = resolve_until(
+            &nodes[(i + 1) % 4],
+            &format!("0.n{i}"),
+            true,
+            Duration::from_secs(30),
+        );
+        assert!(
+            out.status.success(),
+            "n{i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Kill one node (and the seed, the node everyone met first).
+    nodes[1].kill9();
+    drop(seed);
+    for i in [0usize, 2, 3] {
+        let from = if i == 3 { 0 } else { 3 };
+        let out = resolve_until(
+            &nodes[from],
+            &format!("0.n{i}"),
+            true,
+            Duration::from_secs(30),
+        );
+        assert!(
+            out.status.success(),
+            "n{i} after the kill: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Daemon::start(tmp.path(), 9, &[]);
+    for args in [
+        vec!["register", "0.bad name"],
+        vec!["register", "0.x", "--addr", "not-an-ip"],
+        vec!["register", "0.x", "--addr", "10.0.0.1/sctp"],
+        vec!["register", "0.x", "--comment", &"c".repeat(40)],
+        vec!["register", &format!("{}.x", "ab".repeat(20))],
+        vec!["resolve", "x.example.com"],
+        vec!["resolve", "0.x", "--timeout", "0"],
+        vec!["unregister", "0.bad name"],
+    ] {
+        let out = a.pnrp(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty());
+    }
+    let out = a.pnrp(&["--json", "registrations"]);
+    assert_eq!(json(&out)["registrations"], serde_json::json!([]));
+    // A raw garbage frame on the control socket gets an error, and the
+    // daemon keeps serving.
+    {
+        use std::io::{Read as _, Write as _};
+        let mut s =
+            std::os::unix::net::UnixStream::connect(a.runtime.join("control.sock")).unwrap();
+        s.write_all(&[0, 0, 0, 5, 1, 1, b'{', b'x', b'}']).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        assert!(String::from_utf8_lossy(&buf).contains("bad request frame"));
+    }
+    assert!(a.pnrp(&["status"]).status.success());
+    // The lookup socket refuses control requests.
+    {
+        let req = br#"{"register":{"name":"0.x","endpoints":[],"comment":null,"payload":null,"cloud":null}}"#;
+        let mut frame = ((req.len() + 2) as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&[1, 1]);
+        frame.extend_from_slice(req);
+        use std::io::{Read as _, Write as _};
+        let mut s = std::os::unix::net::UnixStream::connect(a.runtime.join("lookup.sock")).unwrap();
+        s.write_all(&frame).unwrap();
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("denied"));
+    }
+    let out = a.pnrp(&["--json", "registrations"]);
+    assert_eq!(json(&out)["registrations"], serde_json::json!([]));
+}
