@@ -1,4 +1,6 @@
-//! `pnrp-bench codec` — encode and decode per message, and CPA sign and
+//! `pnrp-bench codec|crypto|cloud`.
+//!
+//! `codec` and `crypto` — encode and decode per message, and CPA sign and
 //! verify per second, each next to its floor measured in the same run:
 //!
 //! * codec: a `memcpy` of the same datagram into a reused buffer (the least
@@ -7,8 +9,13 @@
 //!   `p256` crate (CPA work = that + encoding + the profile's checks).
 //!
 //! Usage: `cargo run --release -p pnrp-bench -- codec [--seconds S]`.
+//!
+//! `cloud` — see `cloud.rs`: `cargo build --release && cargo run --release
+//! -p pnrp-bench -- cloud [--nodes 100] [--resolutions 1000] [--settle 20]`.
 //! Prints one line per row: name, ns per operation, operations per second,
 //! and the ratio to the floor.
+
+mod cloud;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -133,18 +140,33 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut seconds = 0.3f64;
     let mut what = "all".to_string();
+    let mut cloud = cloud::CloudOptions {
+        nodes: 100,
+        resolutions: 1000,
+        settle_s: 20,
+    };
     let mut it = args.iter();
+    let number = |it: &mut std::slice::Iter<'_, String>, flag: &str| -> f64 {
+        it.next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| usage(&format!("{flag} needs a number")))
+    };
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--seconds" => {
-                seconds = it
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or_else(|| usage("--seconds needs a number"));
-            }
-            "codec" | "crypto" | "all" => what = a.clone(),
+            "--seconds" => seconds = number(&mut it, "--seconds"),
+            "--nodes" => cloud.nodes = number(&mut it, "--nodes") as usize,
+            "--resolutions" => cloud.resolutions = number(&mut it, "--resolutions") as usize,
+            "--settle" => cloud.settle_s = number(&mut it, "--settle") as u64,
+            "codec" | "crypto" | "all" | "cloud" => what = a.clone(),
             other => usage(&format!("unknown argument {other}")),
         }
+    }
+    if what == "cloud" {
+        if cloud.nodes < 2 || cloud.nodes > 1000 || cloud.resolutions == 0 {
+            usage("--nodes must be 2..=1000 and --resolutions at least 1");
+        }
+        cloud::run(&cloud);
+        return;
     }
     let budget = Duration::from_secs_f64(seconds);
     if what == "codec" || what == "all" {
@@ -156,6 +178,8 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("pnrp-bench: {msg}\nusage: pnrp-bench [codec|crypto|all] [--seconds S]");
+    eprintln!(
+        "pnrp-bench: {msg}\nusage: pnrp-bench [codec|crypto|all] [--seconds S]\n       pnrp-bench cloud [--nodes N] [--resolutions R] [--settle S]"
+    );
     std::process::exit(2);
 }

@@ -70,6 +70,8 @@ pub(crate) struct ResolveState {
     max_results: usize,
     /// Collecting further instances after a first match.
     collecting: bool,
+    /// The seeds were already tried as a last resort.
+    seeds_tried: bool,
 }
 
 impl ResolveState {
@@ -313,6 +315,7 @@ impl Node {
                 results: Vec::new(),
                 max_results,
                 collecting: false,
+                seeds_tried: false,
             },
         );
         key
@@ -360,7 +363,23 @@ impl Node {
                     }
                 }
             }
-            // Step 8: next hop, or stop.
+            // Step 8: next hop, or stop. Before giving up on a name, try
+            // once more from the seeds: a young or sparse cache can lead
+            // into a dead end that the rest of the cloud does not have.
+            if s.next_hops.is_empty()
+                && s.results.is_empty()
+                && !s.seeds_tried
+                && s.reason == ResolveReason::APP_REQUEST
+            {
+                s.seeds_tried = true;
+                let local = &self.config.local;
+                for seed in self.config.seeds.iter().rev().take(3) {
+                    let ep = Endpoint::from_socket_addr(*seed);
+                    if !local.contains(&ep) && !s.path.contains(&ep) {
+                        s.next_hops.push((seed_entry(*seed), 0));
+                    }
+                }
+            }
             let Some((hop, uses)) = s.next_hops.pop() else {
                 self.finish(key, None);
                 return;
