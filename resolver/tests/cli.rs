@@ -521,3 +521,13 @@ fn a_socket_that_answers_garbage_is_an_unreachable_daemon() {
     .fails(3, &["talking to pnrpd", "frame length"]);
     server.join().unwrap();
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_clap_definitions() {
+    let out = pnrp(["completions", "bash"]).run();
+    assert!(out.stdout.contains("_pnrp()"), "{}", out.stdout);
+    assert!(out.stdout.contains("register"));
+    let out = pnrp(["man"]).run();
+    assert!(out.stdout.contains(".TH pnrp 1"));
+    assert!(out.stdout.contains("resolve"));
+}

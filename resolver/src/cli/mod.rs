@@ -114,6 +114,13 @@ pub enum Command {
     Registrations,
     /// Show the daemon's status
     Status,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page pnrp(1) in roff
+    Man,
 }
 
 /// The outcome of a command as a process exit code (design §6).
@@ -350,6 +357,20 @@ pub fn run(cli: Cli) -> ExitCode {
             peer::inspect(crate::ipc::Request::Registrations, &cli.global, &mut out)
         }
         Command::Status => peer::inspect(crate::ipc::Request::Status, &cli.global, &mut out),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "pnrp", &mut buf);
+            out.raw(&buf)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            match clap_mangen::Man::new(cmd).render(&mut buf) {
+                Ok(()) => out.raw(&buf),
+                Err(e) => Err(CliError::Output(e)),
+            }
+        }
     };
     match result {
         Ok(()) => Status::Success.into(),

@@ -65,6 +65,18 @@ impl Output {
         }
     }
 
+    /// Prints bytes as they are (completion scripts, the man page).
+    pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), CliError> {
+        match self
+            .stdout
+            .write_all(bytes)
+            .and_then(|()| self.stdout.flush())
+        {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Reports a failed command.
     pub(crate) fn error(&mut self, status: Status, error: &dyn Error) {
         let message = error_chain(error);
