@@ -15,7 +15,7 @@ mod cloud;
 pub mod config;
 mod netif;
 mod server;
-mod service;
+pub(crate) mod service;
 mod state;
 
 use std::path::PathBuf;

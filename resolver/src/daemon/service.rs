@@ -25,6 +25,13 @@ use crate::ipc::{
 use crate::name::{Authority, PeerName};
 use crate::wire::Endpoint;
 
+static EMBEDDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A process-unique number for embedded nodes' private directories.
+pub(crate) fn next_embedded_id() -> u64 {
+    EMBEDDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Longest resolve budget a client may ask for (API limit, digest §4.8).
 const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 
