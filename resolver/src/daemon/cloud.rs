@@ -28,7 +28,7 @@ use crate::name::PeerName;
 use crate::time::{Instant, UnixTime};
 use crate::wire::Endpoint;
 
-use super::DaemonError;
+use super::{DaemonError, ssdp};
 
 /// Requests queued per cloud before callers wait.
 const QUEUE: usize = 256;
@@ -121,6 +121,8 @@ fn bind(listen: SocketAddr) -> Result<UdpSocket, DaemonError> {
     if listen.is_ipv6() {
         socket.set_only_v6(false).map_err(err)?;
     }
+    // Link-local clouds bind [fe80::x%if]:3540 beside Global_'s [::]:3540.
+    socket.set_reuse_address(true).map_err(err)?;
     let _ = socket.set_recv_buffer_size(1 << 20);
     let _ = socket.set_send_buffer_size(1 << 20);
     socket.set_nonblocking(true).map_err(err)?;
@@ -129,33 +131,44 @@ fn bind(listen: SocketAddr) -> Result<UdpSocket, DaemonError> {
 }
 
 /// IPv4 peers of a dual-stack socket appear v4-mapped; the engine speaks
-/// plain IPv4 for them.
+/// plain IPv4 for them. Scope ids are dropped: the engine's endpoints have
+/// none, and a link-local cloud has exactly one link.
 fn normalise(from: SocketAddr) -> SocketAddr {
     match from {
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
             Some(v4) => SocketAddr::new(v4.into(), v6.port()),
-            None => from,
+            None => SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, 0)),
         },
         SocketAddr::V4(_) => from,
     }
 }
 
-/// The reverse, for sending on an IPv6 socket.
-fn for_socket(to: SocketAddr, v6_socket: bool) -> SocketAddr {
+fn is_link_local(ip: &std::net::Ipv6Addr) -> bool {
+    ip.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// The reverse, for sending on the cloud's socket: v4-mapped on an IPv6
+/// socket, the link's scope on link-local destinations.
+fn for_socket(to: SocketAddr, v6_socket: bool, link: Option<u32>) -> SocketAddr {
     match to {
         SocketAddr::V4(v4) if v6_socket => {
             SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+        }
+        SocketAddr::V6(v6) if v6.scope_id() == 0 && is_link_local(v6.ip()) => {
+            SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, link.unwrap_or(0)))
         }
         _ => to,
     }
 }
 
-/// Opens a cloud: binds, builds the node, spawns its task.
+/// Opens a cloud: binds, builds the node, spawns its task. `link` is the
+/// interface index of a link-local cloud, which also runs SSDP discovery.
 pub(crate) fn open(
     name: &str,
     listen: SocketAddr,
     local: Vec<Endpoint>,
     seeds: Vec<SocketAddr>,
+    link: Option<u32>,
     clock: Clock,
     shutdown: watch::Receiver<bool>,
 ) -> Result<CloudHandle, DaemonError> {
@@ -178,7 +191,22 @@ pub(crate) fn open(
     let node = Node::new(config, Arc::new(P256Verifier), seed, clock.now());
     let (tx, rx) = mpsc::channel(QUEUE);
     info!(cloud = name, %listen, endpoints = local.len(), "cloud open");
-    tokio::spawn(drive(name.to_owned(), node, socket, rx, clock, shutdown));
+    let ssdp = link.and_then(|i| match ssdp::bind(i) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!(cloud = name, error = %e, "SSDP unavailable; this cloud needs seeds");
+            None
+        }
+    });
+    tokio::spawn(drive(
+        name.to_owned(),
+        node,
+        socket,
+        rx,
+        clock,
+        shutdown,
+        Link { index: link, ssdp },
+    ));
     Ok(CloudHandle {
         name: name.to_owned(),
         listen,
@@ -190,6 +218,48 @@ pub(crate) fn open(
 fn getrandom_seed(seed: &mut [u8; 32]) {
     use rand_core::RngCore;
     rand_core::OsRng.fill_bytes(seed);
+}
+
+/// The link of a link-local cloud and its SSDP socket.
+struct Link {
+    index: Option<u32>,
+    ssdp: Option<UdpSocket>,
+}
+
+/// How often a link-local cloud that knows nobody multicasts an M-SEARCH.
+const SSDP_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn recv_ssdp(s: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match s {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Handles one SSDP datagram: answer searches while we hold a
+/// registration, turn answers into seeds.
+fn on_ssdp(name: &str, node: &mut Node, link: &Link, clock: &Clock, data: &[u8], from: SocketAddr) {
+    match ssdp::parse(data) {
+        ssdp::Ssdp::Search => {
+            if node.local_ids().next().is_some()
+                && let (Some(s), Some(ep)) = (&link.ssdp, node.local_endpoints().first())
+            {
+                let _ = s.try_send_to(&ssdp::response(ep.to_socket_addr()), from);
+            }
+        }
+        ssdp::Ssdp::Answer(al) => {
+            let seed = SocketAddr::V6(al);
+            let ours = node
+                .local_endpoints()
+                .iter()
+                .any(|e| e.to_socket_addr() == seed);
+            if !ours {
+                debug!(cloud = name, %seed, "SSDP answer");
+                node.handle_command(clock.now(), Command::AddSeed(seed));
+            }
+        }
+        ssdp::Ssdp::Other => {}
+    }
 }
 
 enum Waiter {
@@ -205,16 +275,19 @@ async fn drive(
     mut rx: mpsc::Receiver<CloudRequest>,
     clock: Clock,
     mut shutdown: watch::Receiver<bool>,
+    link: Link,
 ) {
     let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
     let mut buf = vec![0u8; 65_536];
+    let mut ssdp_buf = vec![0u8; ssdp::MAX_LEN];
+    let mut next_search = tokio::time::Instant::now();
     let mut out = Vec::with_capacity(2048);
     let mut waiters: BTreeMap<RequestId, Waiter> = BTreeMap::new();
     let mut next_request = 0u64;
     loop {
         // Drain outputs (call contract: transmits, events, then deadline).
         while let Some(to) = node.poll_transmit(&mut out) {
-            if let Err(e) = socket.try_send_to(&out, for_socket(to, v6)) {
+            if let Err(e) = socket.try_send_to(&out, for_socket(to, v6, link.index)) {
                 debug!(cloud = %name, %to, error = %e, "send dropped");
             }
         }
@@ -242,6 +315,20 @@ async fn drive(
                 }
             }
             () = tokio::time::sleep_until(deadline) => node.handle_timeout(clock.now()),
+            r = recv_ssdp(link.ssdp.as_ref(), &mut ssdp_buf) => {
+                if let Ok((n, from)) = r {
+                    on_ssdp(&name, &mut node, &link, &clock, &ssdp_buf[..n], from);
+                }
+            }
+            () = tokio::time::sleep_until(next_search), if link.ssdp.is_some() => {
+                next_search = tokio::time::Instant::now() + SSDP_INTERVAL;
+                if node.cache().is_empty()
+                    && let (Some(s), Some(i)) = (&link.ssdp, link.index)
+                {
+                    let group = SocketAddr::V6(SocketAddrV6::new(ssdp::GROUP, ssdp::PORT, 0, i));
+                    let _ = s.try_send_to(&ssdp::m_search(), group);
+                }
+            }
             req = rx.recv() => {
                 let Some(req) = req else { break };
                 next_request += 1;

@@ -16,6 +16,7 @@ pub mod config;
 mod netif;
 mod server;
 pub(crate) mod service;
+mod ssdp;
 mod state;
 
 use std::path::PathBuf;
@@ -71,11 +72,26 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         warn!("the DNS stub for *.pnrp.net is not part of this build yet; --dns-listen is ignored");
     }
     let server = tokio::spawn(server::serve(listeners, service.clone(), shutdown.clone()));
+    // Interface and address changes: rescan every 10 s.
+    let rescan = {
+        let service = service.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => service.rescan_links().await,
+                    _ = shutdown.changed() => return,
+                }
+            }
+        })
+    };
     wait_for_signal().await;
     info!("shutting down");
     let _ = shutdown_tx.send(true);
     service.save_state();
     let _ = server.await;
+    let _ = rescan.await;
     server::remove_sockets(&config.runtime_dir);
     Ok(())
 }

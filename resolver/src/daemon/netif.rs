@@ -50,6 +50,39 @@ pub(crate) fn addresses() -> Vec<IfAddr> {
     out
 }
 
+/// A link-local IPv6 address of a (non-loopback) interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LinkAddr {
+    pub(crate) ifname: String,
+    pub(crate) index: u32,
+    pub(crate) addr: Ipv6Addr,
+}
+
+/// One link-local IPv6 address per interface that has one (the first, in
+/// the kernel's order), for the `LinkLocal_<ifname>` clouds.
+pub(crate) fn link_local_addresses() -> Vec<LinkAddr> {
+    let mut out: Vec<LinkAddr> = Vec::new();
+    for a in addresses() {
+        let IpAddr::V6(v6) = a.addr else { continue };
+        if !is_link_local(&a.addr) || out.iter().any(|l| l.ifname == a.ifname) {
+            continue;
+        }
+        let Ok(c) = std::ffi::CString::new(a.ifname.clone()) else {
+            continue;
+        };
+        // SAFETY: `c` is a valid NUL-terminated string.
+        let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        if index != 0 {
+            out.push(LinkAddr {
+                ifname: a.ifname,
+                index,
+                addr: v6,
+            });
+        }
+    }
+    out
+}
+
 fn is_link_local(a: &IpAddr) -> bool {
     match a {
         IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,

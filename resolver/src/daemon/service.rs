@@ -32,12 +32,19 @@ pub(crate) fn next_embedded_id() -> u64 {
     EMBEDDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Name prefix of link-local clouds (design §5).
+const LINK_PREFIX: &str = "LinkLocal_";
+
 /// Longest resolve budget a client may ask for (API limit, digest §4.8).
 const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The daemon's shared state.
 pub(crate) struct Service {
-    clouds: Vec<CloudHandle>,
+    /// Open clouds; link-local ones come and go with interfaces.
+    clouds: std::sync::RwLock<Vec<CloudHandle>>,
+    clock: Clock,
+    shutdown: watch::Receiver<bool>,
+    link_local: bool,
     identities: IdentityStore,
     /// Signs unsecured names' CPAs (which prove nothing, MS-PNRP §5.1).
     node_signer: SharedSigner,
@@ -48,7 +55,7 @@ pub(crate) struct Service {
 impl core::fmt::Debug for Service {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Service")
-            .field("clouds", &self.clouds)
+            .field("clouds", &self.cloud_names())
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +162,7 @@ impl Service {
                 spec.listen,
                 local,
                 seeds,
+                None,
                 clock,
                 shutdown.clone(),
             ) {
@@ -162,21 +170,22 @@ impl Service {
                 Err(e) => cloud::warn_open_failed(&spec.name, &e),
             }
         }
-        if clouds.is_empty() {
-            return Err(DaemonError::Config("no cloud could be opened".into()));
-        }
-        if config.link_local {
-            info!("link-local clouds (SSDP discovery) are not part of this build yet");
-        }
         let mut rng = rand_core::OsRng;
         let node_signer: SharedSigner = Arc::new(P256Signer::generate(&mut rng));
         let service = Self {
-            clouds,
+            clouds: std::sync::RwLock::new(clouds),
+            clock,
+            shutdown,
+            link_local: config.link_local,
             identities,
             node_signer,
             state: Mutex::new(state),
             started: tokio::time::Instant::now(),
         };
+        service.open_link_clouds();
+        if service.clouds().is_empty() {
+            return Err(DaemonError::Config("no cloud could be opened".into()));
+        }
         service.restore().await;
         if let Some(mode) = &config.machine_name {
             service.publish_machine_name(mode).await;
@@ -185,7 +194,88 @@ impl Service {
     }
 
     pub(crate) fn cloud_names(&self) -> Vec<String> {
-        self.clouds.iter().map(|c| c.name.clone()).collect()
+        self.clouds().iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// A snapshot of the open clouds.
+    fn clouds(&self) -> Vec<CloudHandle> {
+        self.clouds
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Opens `LinkLocal_<ifname>` for every interface with a link-local
+    /// IPv6 address that has no cloud yet, and closes those whose interface
+    /// or address went away (design §5). Returns the newly opened clouds.
+    fn open_link_clouds(&self) -> Vec<String> {
+        if !self.link_local {
+            return Vec::new();
+        }
+        let links = netif::link_local_addresses();
+        let mut clouds = self
+            .clouds
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Close clouds whose link is gone (dropping the handle ends the task).
+        clouds.retain(|c| {
+            !c.name.starts_with(LINK_PREFIX)
+                || links.iter().any(|l| {
+                    c.name == format!("{LINK_PREFIX}{}", l.ifname) && c.listen.ip() == l.addr
+                })
+        });
+        let mut opened = Vec::new();
+        for l in links {
+            let name = format!("{LINK_PREFIX}{}", l.ifname);
+            if clouds.iter().any(|c| c.name == name) {
+                continue;
+            }
+            let listen = SocketAddr::V6(std::net::SocketAddrV6::new(
+                l.addr,
+                crate::wire::DEFAULT_PORT,
+                0,
+                l.index,
+            ));
+            let local = vec![Endpoint::from_socket_addr(SocketAddr::new(
+                IpAddr::V6(l.addr),
+                crate::wire::DEFAULT_PORT,
+            ))];
+            match cloud::open(
+                &name,
+                listen,
+                local,
+                Vec::new(),
+                Some(l.index),
+                self.clock,
+                self.shutdown.clone(),
+            ) {
+                Ok(h) => {
+                    clouds.push(h);
+                    opened.push(name);
+                }
+                Err(e) => cloud::warn_open_failed(&name, &e),
+            }
+        }
+        opened
+    }
+
+    /// Picks up interface and address changes; registrations made for all
+    /// clouds are published in new link-local clouds too.
+    pub(crate) async fn rescan_links(&self) {
+        for name in self.open_link_clouds() {
+            let saved: Vec<SavedRegistration> = self
+                .lock_state()
+                .registrations()
+                .iter()
+                .filter(|r| r.cloud.is_none())
+                .cloned()
+                .collect();
+            for mut r in saved {
+                r.cloud = Some(name.clone());
+                let _ = self.register(&r).await;
+            }
+            info!(cloud = %name, "link-local cloud opened");
+        }
     }
 
     fn signer_for(&self, name: &PeerName) -> Result<SharedSigner, Response> {
@@ -214,11 +304,11 @@ impl Service {
         }
     }
 
-    fn clouds_for(&self, cloud: Option<&str>) -> Result<Vec<&CloudHandle>, Response> {
+    fn clouds_for(&self, cloud: Option<&str>) -> Result<Vec<CloudHandle>, Response> {
         match cloud {
-            None => Ok(self.clouds.iter().collect()),
+            None => Ok(self.clouds()),
             Some(c) => {
-                let found: Vec<_> = self.clouds.iter().filter(|h| h.name == c).collect();
+                let found: Vec<_> = self.clouds().into_iter().filter(|h| h.name == c).collect();
                 if found.is_empty() {
                     Err(err(
                         ErrorKind::NotFound,
@@ -470,7 +560,7 @@ impl Service {
                 Some(Err(e)) => {
                     // Roll back the clouds already done: no partial state.
                     for done in self
-                        .clouds
+                        .clouds()
                         .iter()
                         .filter(|h| ids.iter().any(|(n, _)| *n == h.name))
                     {
@@ -532,7 +622,7 @@ impl Service {
 
     async fn cloud_outs(&self) -> Vec<CloudOut> {
         let mut out = Vec::new();
-        for c in &self.clouds {
+        for c in &self.clouds() {
             if let Some(info) = c.ask(CloudRequest::Info).await {
                 out.push(CloudOut {
                     name: c.name.clone(),
@@ -618,7 +708,7 @@ impl Service {
 
     /// Records bootstrap hints of every cloud (called periodically).
     pub(crate) async fn snapshot_caches(&self) {
-        for c in &self.clouds {
+        for c in &self.clouds() {
             if let Some(info) = c.ask(CloudRequest::Info).await {
                 self.lock_state().set_bootstrap(&c.name, info.bootstrap);
             }
