@@ -18,6 +18,7 @@ struct Daemon {
     runtime: PathBuf,
     listen: String,
     seeds: Vec<String>,
+    extra: Vec<String>,
 }
 
 /// A free UDP port on `ip` (bind :0, read it back, release it).
@@ -38,6 +39,7 @@ impl Daemon {
             runtime: dir.join(format!("run{n}")),
             listen,
             seeds: seeds.to_vec(),
+            extra: Vec::new(),
         };
         d.spawn();
         d
@@ -64,6 +66,7 @@ impl Daemon {
         for s in &self.seeds {
             cmd.args(["--seed", s]);
         }
+        cmd.args(&self.extra);
         self.child = Some(cmd.spawn().expect("pnrpd starts"));
         // Ready when the control socket answers `status`.
         let start = Instant::now();
@@ -311,4 +314,28 @@ fn bad_input_is_refused_and_changes_nothing() {
     }
     let out = a.pnrp(&["--json", "registrations"]);
     assert_eq!(json(&out)["registrations"], serde_json::json!([]));
+}
+
+#[test]
+fn machine_name_is_published_from_the_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("pnrpd.toml");
+    std::fs::write(&config, "machine_name = \"unsecured\"\n").unwrap();
+    let mut a = Daemon::start(tmp.path(), 20, &[]);
+    a.kill9();
+    a.extra = vec!["--config".into(), config.display().to_string()];
+    a.spawn();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let label = host.trim().split('.').next().unwrap().to_owned();
+    let out = resolve_until(&a, &format!("0.{label}"), true, Duration::from_secs(10));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(
+        v["results"][0]["peer_name"].as_str().map(str::to_lowercase),
+        Some(format!("0.{label}").to_lowercase())
+    );
 }
