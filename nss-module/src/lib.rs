@@ -2,12 +2,16 @@
 //! through the local `pnrpd` (design §6).
 //!
 //! This crate is a guest in arbitrary processes: no tokio, no threads, no
-//! logging, no global state, and every entry point will be wrapped so that a
-//! panic can never unwind into glibc. The first piece is the zone gate that
-//! every entry point runs before any I/O: names outside `pnrp.net` must be
-//! answered `NSS_STATUS_UNAVAIL` without a single system call. The entry
-//! points themselves (`_nss_pnrp_gethostbyname{4,3,2,}_r`) and the lookup
-//! socket client arrive with the NSS issue; see `ARCHITECTURE.md`.
+//! logging, no global state, and every entry point is wrapped so that a
+//! panic can never unwind into glibc. [`is_in_zone`] is the gate every
+//! entry point runs before any I/O: names outside `pnrp.net` are answered
+//! `NSS_STATUS_UNAVAIL` without a single system call. The entry points
+//! (`_nss_pnrp_gethostbyname{4,3,2,}_r`) are in [`nss`]; the binary host
+//! lookup they send to `pnrpd` is in [`frame`]. Only the four entry points
+//! are exported (`nss_pnrp.map`); the soname is `libnss_pnrp.so.2`.
+
+pub mod frame;
+pub mod nss;
 
 /// The zone this module answers for.
 pub const ZONE: &[u8] = b"pnrp.net";

@@ -141,6 +141,17 @@ async fn connection(mut stream: UnixStream, service: Arc<Service>, control: bool
             Ok(Ok(_)) => {}
             _ => return,
         }
+        // The NSS module's binary host lookup (kinds 3/4).
+        if frame.get(1) == Some(&nss_pnrp::frame::KIND_HOST_REQUEST) && frame[0] == ipc::VERSION {
+            let Some(req) = nss_pnrp::frame::decode_request(&frame[2..]) else {
+                return;
+            };
+            let response = service.lookup_host(&req).await.encode();
+            if stream.write_all(&response).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let request: Request = match ipc::decode(KIND_REQUEST, &frame) {
             Ok(r) => r,
             Err(e) => {

@@ -32,6 +32,9 @@ pub(crate) fn next_embedded_id() -> u64 {
     EMBEDDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Seconds an NSS answer may be cached.
+const HOST_TTL_S: u32 = 10;
+
 /// Name prefix of link-local clouds (design §5).
 const LINK_PREFIX: &str = "LinkLocal_";
 
@@ -393,6 +396,97 @@ impl Service {
         }
     }
 
+    /// Resolves `name` in `clouds` in parallel (digest §4.8).
+    async fn resolve_in(
+        clouds: Vec<CloudHandle>,
+        name: &PeerName,
+        max: usize,
+        budget: Duration,
+    ) -> Vec<(String, Result<Vec<crate::engine::Resolved>, ResolveError>)> {
+        let tasks: Vec<_> = clouds
+            .into_iter()
+            .map(|c| {
+                let name = name.clone();
+                tokio::spawn(async move {
+                    let r = c
+                        .ask(|tx| CloudRequest::Resolve(name, max, budget, tx))
+                        .await
+                        .unwrap_or(Err(ResolveError::Busy));
+                    (c.name, r)
+                })
+            })
+            .collect();
+        let mut answers = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            if let Ok(a) = t.await {
+                answers.push(a);
+            }
+        }
+        answers
+    }
+
+    /// The NSS module's binary host lookup (`docs/ipc.md`, kinds 3/4):
+    /// the addresses of every registration found, filtered by family
+    /// (v4-mapped endpoints count as IPv4).
+    pub(crate) async fn lookup_host(
+        &self,
+        req: &nss_pnrp::frame::HostRequest<'_>,
+    ) -> nss_pnrp::frame::HostResponse {
+        use nss_pnrp::frame::{Addr, Family, HostResponse, Status};
+        let reply = |status| HostResponse {
+            status,
+            ttl_s: HOST_TTL_S,
+            addrs: Vec::new(),
+        };
+        let Some(name) = core::str::from_utf8(req.name)
+            .ok()
+            .filter(|n| host::is_in_zone(n))
+            .and_then(|n| host::from_host(n).ok())
+        else {
+            return reply(Status::BadName);
+        };
+        let budget = Duration::from_millis(u64::from(req.budget_ms).max(1));
+        let answers = Self::resolve_in(self.clouds(), &name, 10, budget).await;
+        let mut addrs: Vec<Addr> = Vec::new();
+        let mut timed_out = false;
+        for (_, r) in answers {
+            match r {
+                Ok(found) => {
+                    for f in found {
+                        for e in &f.cpa.content().endpoints {
+                            let a = match e.socket_addr().ip() {
+                                IpAddr::V4(v4) => Addr::V4(v4.octets()),
+                                IpAddr::V6(v6) => Addr::V6(v6.octets()),
+                            };
+                            let wanted = matches!(
+                                (req.family, a),
+                                (Family::Any, _)
+                                    | (Family::V4, Addr::V4(_))
+                                    | (Family::V6, Addr::V6(_))
+                            );
+                            if wanted && !addrs.contains(&a) {
+                                addrs.push(a);
+                            }
+                        }
+                    }
+                }
+                Err(ResolveError::Timeout) => timed_out = true,
+                Err(_) => {}
+            }
+        }
+        if !addrs.is_empty() {
+            HostResponse {
+                status: Status::Found,
+                ttl_s: HOST_TTL_S,
+                addrs,
+            }
+        } else if timed_out {
+            reply(Status::Timeout)
+        } else {
+            reply(Status::NotFound)
+        }
+    }
+
     async fn resolve(
         &self,
         text: &str,
@@ -410,27 +504,7 @@ impl Service {
         };
         let max = max.clamp(1, 100);
         let budget = Duration::from_millis(timeout_ms).clamp(Duration::from_millis(1), MAX_TIMEOUT);
-        // All clouds in parallel (digest §4.8).
-        let tasks: Vec<_> = clouds
-            .into_iter()
-            .map(|c| {
-                let c = c.clone();
-                let name = name.clone();
-                tokio::spawn(async move {
-                    let r = c
-                        .ask(|tx| CloudRequest::Resolve(name, max, budget, tx))
-                        .await
-                        .unwrap_or(Err(ResolveError::Busy));
-                    (c.name, r)
-                })
-            })
-            .collect();
-        let mut answers = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            if let Ok(a) = t.await {
-                answers.push(a);
-            }
-        }
+        let answers = Self::resolve_in(clouds, &name, max, budget).await;
         let mut results = Vec::new();
         let mut timed_out = false;
         for (cloud, r) in answers {
