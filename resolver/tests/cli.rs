@@ -531,3 +531,54 @@ fn completions_and_man_page_come_from_the_clap_definitions() {
     assert!(out.stdout.contains(".TH pnrp 1"));
     assert!(out.stdout.contains("resolve"));
 }
+
+#[test]
+fn nss_install_and_uninstall_edit_a_copy_safely_and_idempotently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("nsswitch.conf");
+    let libdir = tmp.path().join("lib");
+    fs::create_dir_all(&libdir).unwrap();
+    let module = tmp.path().join("libnss_pnrp.so");
+    fs::write(&module, b"\x7fELF fake module bytes").unwrap();
+    let original = "passwd: files\nhosts: files dns\n";
+    fs::write(&conf, original).unwrap();
+    let args = |cmd: &str| {
+        let mut v = vec![
+            "nss".to_string(),
+            cmd.to_string(),
+            "--nsswitch".into(),
+            conf.display().to_string(),
+            "--libdir".into(),
+            libdir.display().to_string(),
+        ];
+        if cmd == "install" {
+            v.extend(["--module".into(), module.display().to_string()]);
+        }
+        v
+    };
+    TestCommand::new(args("install")).run().code(0);
+    assert_eq!(
+        fs::read_to_string(&conf).unwrap(),
+        "passwd: files\nhosts: files pnrp [NOTFOUND=return] dns\n"
+    );
+    assert!(libdir.join("libnss_pnrp.so.2").exists());
+    let backup = tmp.path().join("nsswitch.conf.pnrp-backup");
+    assert_eq!(fs::read_to_string(&backup).unwrap(), original);
+    // Idempotent.
+    let out = TestCommand::new(args("install")).run().code(0);
+    assert!(out.stdout.contains("already so"), "{}", out.stdout);
+    TestCommand::new(args("uninstall")).run().code(0);
+    assert_eq!(fs::read_to_string(&conf).unwrap(), original);
+    assert!(!libdir.join("libnss_pnrp.so.2").exists());
+    TestCommand::new(args("uninstall")).run().code(0);
+    // A file it does not understand is left alone.
+    fs::write(&conf, "passwd: files\n").unwrap();
+    TestCommand::new(args("install"))
+        .run()
+        .fails(2, &["no `hosts:` line"]);
+    assert_eq!(fs::read_to_string(&conf).unwrap(), "passwd: files\n");
+    assert!(
+        !libdir.join("libnss_pnrp.so.2").exists(),
+        "nothing installed on refusal"
+    );
+}

@@ -31,6 +31,7 @@ use crate::name::NameError;
 mod daemon;
 pub mod identity;
 pub mod name;
+pub mod nss;
 mod output;
 pub mod peer;
 
@@ -114,6 +115,8 @@ pub enum Command {
     Registrations,
     /// Show the daemon's status
     Status,
+    /// Install or remove the NSS module and its nsswitch.conf entry
+    Nss(nss::NssArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell
@@ -357,6 +360,7 @@ pub fn run(cli: Cli) -> ExitCode {
             peer::inspect(crate::ipc::Request::Registrations, &cli.global, &mut out)
         }
         Command::Status => peer::inspect(crate::ipc::Request::Status, &cli.global, &mut out),
+        Command::Nss(a) => nss::run(a, &mut out),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();
