@@ -10,12 +10,16 @@
 //!
 //! Usage: `cargo run --release -p pnrp-bench -- codec [--seconds S]`.
 //!
+//! `nss` — see `nss.rs`: `cargo build --release && sudo
+//! target/release/pnrp-bench nss [--calls 20000]`.
+//!
 //! `cloud` — see `cloud.rs`: `cargo build --release && cargo run --release
 //! -p pnrp-bench -- cloud [--nodes 100] [--resolutions 1000] [--settle 20]`.
 //! Prints one line per row: name, ns per operation, operations per second,
 //! and the ratio to the floor.
 
 mod cloud;
+mod nss;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -138,6 +142,19 @@ fn crypto(budget: Duration) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Internal re-executions of `nss` inside a private mount namespace.
+    match args.first().map(String::as_str) {
+        Some("nss-inner") => {
+            let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+            nss::inner(std::path::Path::new(&args[1]), n);
+            return;
+        }
+        Some("nss-down") => {
+            nss::inner_down(std::path::Path::new(&args[1]));
+            return;
+        }
+        _ => {}
+    }
     let mut seconds = 0.3f64;
     let mut what = "all".to_string();
     let mut cloud = cloud::CloudOptions {
@@ -145,6 +162,7 @@ fn main() {
         resolutions: 1000,
         settle_s: 20,
     };
+    let mut calls = 20_000usize;
     let mut it = args.iter();
     let number = |it: &mut std::slice::Iter<'_, String>, flag: &str| -> f64 {
         it.next()
@@ -157,9 +175,14 @@ fn main() {
             "--nodes" => cloud.nodes = number(&mut it, "--nodes") as usize,
             "--resolutions" => cloud.resolutions = number(&mut it, "--resolutions") as usize,
             "--settle" => cloud.settle_s = number(&mut it, "--settle") as u64,
-            "codec" | "crypto" | "all" | "cloud" => what = a.clone(),
+            "--calls" => calls = number(&mut it, "--calls") as usize,
+            "codec" | "crypto" | "all" | "cloud" | "nss" => what = a.clone(),
             other => usage(&format!("unknown argument {other}")),
         }
+    }
+    if what == "nss" {
+        nss::run(calls.max(100));
+        return;
     }
     if what == "cloud" {
         if cloud.nodes < 2 || cloud.nodes > 1000 || cloud.resolutions == 0 {
@@ -179,7 +202,7 @@ fn main() {
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "pnrp-bench: {msg}\nusage: pnrp-bench [codec|crypto|all] [--seconds S]\n       pnrp-bench cloud [--nodes N] [--resolutions R] [--settle S]"
+        "pnrp-bench: {msg}\nusage: pnrp-bench [codec|crypto|all] [--seconds S]\n       pnrp-bench cloud [--nodes N] [--resolutions R] [--settle S]\n       pnrp-bench nss [--calls N]   (root)"
     );
     std::process::exit(2);
 }

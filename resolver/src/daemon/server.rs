@@ -146,7 +146,7 @@ async fn connection(mut stream: UnixStream, service: Arc<Service>, control: bool
             let Some(req) = nss_pnrp::frame::decode_request(&frame[2..]) else {
                 return;
             };
-            let response = service.lookup_host(&req).await.encode();
+            let response = service.lookup_host_frame(&req).await;
             if stream.write_all(&response).await.is_err() {
                 return;
             }

@@ -53,7 +53,16 @@ pub(crate) struct Service {
     node_signer: SharedSigner,
     state: Mutex<State>,
     started: tokio::time::Instant,
+    /// Verified host answers for the NSS path, kept for their TTL
+    /// ([`HOST_TTL_S`]); bounded, and cleared by any (un)registration.
+    host_cache: Mutex<HostCache>,
 }
+
+/// (lowercased host name, family) → (expiry, encoded answer frame).
+type HostCache = std::collections::BTreeMap<(Vec<u8>, u8), (tokio::time::Instant, Vec<u8>)>;
+
+/// Most host answers kept.
+const HOST_CACHE_MAX: usize = 4096;
 
 impl core::fmt::Debug for Service {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -184,6 +193,7 @@ impl Service {
             node_signer,
             state: Mutex::new(state),
             started: tokio::time::Instant::now(),
+            host_cache: Mutex::new(std::collections::BTreeMap::new()),
         };
         service.open_link_clouds();
         if service.clouds().is_empty() {
@@ -354,13 +364,17 @@ impl Service {
                     cloud,
                 };
                 let r = self.register(&saved).await;
+                self.lock_host_cache().clear();
                 if matches!(r, Response::Registered { .. }) {
                     self.lock_state().add(saved);
                     self.save_state();
                 }
                 r
             }
-            Request::Unregister { name, cloud } => self.unregister(&name, cloud.as_deref()).await,
+            Request::Unregister { name, cloud } => {
+                self.lock_host_cache().clear();
+                self.unregister(&name, cloud.as_deref()).await
+            }
             Request::Clouds => Response::Clouds {
                 clouds: self.cloud_outs().await,
             },
@@ -428,7 +442,39 @@ impl Service {
     /// The NSS module's binary host lookup (`docs/ipc.md`, kinds 3/4):
     /// the addresses of every registration found, filtered by family
     /// (v4-mapped endpoints count as IPv4).
-    pub(crate) async fn lookup_host(
+    pub(crate) async fn lookup_host_frame(
+        &self,
+        req: &nss_pnrp::frame::HostRequest<'_>,
+    ) -> Vec<u8> {
+        let key = (req.name.to_ascii_lowercase(), req.family as u8);
+        let now = tokio::time::Instant::now();
+        if let Some((expires, frame)) = self.lock_host_cache().get(&key)
+            && *expires > now
+        {
+            return frame.clone();
+        }
+        let response = self.lookup_host(req).await;
+        let frame = response.encode();
+        if response.status == nss_pnrp::frame::Status::Found {
+            let mut cache = self.lock_host_cache();
+            if cache.len() >= HOST_CACHE_MAX {
+                cache.retain(|_, (e, _)| *e > now);
+            }
+            if cache.len() < HOST_CACHE_MAX {
+                let ttl = Duration::from_secs(u64::from(response.ttl_s));
+                cache.insert(key, (now + ttl, frame.clone()));
+            }
+        }
+        frame
+    }
+
+    fn lock_host_cache(&self) -> std::sync::MutexGuard<'_, HostCache> {
+        self.host_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn lookup_host(
         &self,
         req: &nss_pnrp::frame::HostRequest<'_>,
     ) -> nss_pnrp::frame::HostResponse {
