@@ -63,8 +63,9 @@ fn series(name: &str, n: usize) -> (f64, f64, usize) {
     (p50, p99, failed)
 }
 
-/// The part that runs inside `unshare -m`.
-pub(crate) fn inner(dir: &Path, n: usize) {
+/// Bind-mounts the benchmark's nsswitch.conf and hosts over /etc's, inside
+/// the private mount namespace this process runs in.
+fn bind_mounts(dir: &Path) {
     for (src, dst) in [
         ("nsswitch.conf", "/etc/nsswitch.conf"),
         ("hosts", "/etc/hosts"),
@@ -83,6 +84,11 @@ pub(crate) fn inner(dir: &Path, n: usize) {
         };
         assert_eq!(rc, 0, "bind mount {dst}");
     }
+}
+
+/// The part that runs inside `unshare -m`.
+pub(crate) fn inner(dir: &Path, n: usize) {
+    bind_mounts(dir);
     // Warm both paths (module load, hosts parse).
     let _ = series("benchhost.pnrp.net", 100);
     let _ = series("filehost", 100);
@@ -227,24 +233,7 @@ pub(crate) fn run(n: usize) {
 
 /// Inside the namespace with the daemon gone: time the miss.
 pub(crate) fn inner_down(dir: &Path) {
-    for (src, dst) in [
-        ("nsswitch.conf", "/etc/nsswitch.conf"),
-        ("hosts", "/etc/hosts"),
-    ] {
-        let s = CString::new(dir.join(src).display().to_string()).expect("path");
-        let d = CString::new(dst).expect("path");
-        // SAFETY: as in `inner`.
-        let rc = unsafe {
-            libc::mount(
-                s.as_ptr(),
-                d.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "bind mount {dst}");
-    }
+    bind_mounts(dir);
     let c = CString::new("benchhost.pnrp.net").expect("name");
     let mut v = Vec::new();
     for _ in 0..200 {

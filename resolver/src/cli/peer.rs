@@ -148,8 +148,9 @@ struct ResolveReport<'a> {
     results: &'a [ResultOut],
 }
 
-/// `pnrp resolve`.
-pub(crate) fn resolve(a: &ResolveArgs, g: &GlobalArgs, out: &mut Output) -> Result<(), CliError> {
+/// Validates the arguments, then asks the lookup socket for up to `max`
+/// results.
+fn lookup(a: &ResolveArgs, g: &GlobalArgs, max: usize) -> Result<Vec<ResultOut>, CliError> {
     let timeout_ms = timeout_ms(a.timeout)?;
     check_name(&a.name)?;
     let r = request(
@@ -158,14 +159,20 @@ pub(crate) fn resolve(a: &ResolveArgs, g: &GlobalArgs, out: &mut Output) -> Resu
         &Request::Resolve {
             name: a.name.clone(),
             cloud: a.cloud.clone(),
-            max: usize::from(a.max),
+            max,
             timeout_ms,
         },
         timeout_ms,
     )?;
-    let Response::Resolved { results } = r else {
-        return Err(CliError::unexpected(&r));
-    };
+    match r {
+        Response::Resolved { results } => Ok(results),
+        other => Err(CliError::unexpected(&other)),
+    }
+}
+
+/// `pnrp resolve`.
+pub(crate) fn resolve(a: &ResolveArgs, g: &GlobalArgs, out: &mut Output) -> Result<(), CliError> {
+    let results = lookup(a, g, usize::from(a.max))?;
     out.emit(&ResolveReport { results: &results }, |w| {
         print_results(w, &results)
     })
@@ -173,22 +180,7 @@ pub(crate) fn resolve(a: &ResolveArgs, g: &GlobalArgs, out: &mut Output) -> Resu
 
 /// `pnrp trace`.
 pub(crate) fn trace(a: &ResolveArgs, g: &GlobalArgs, out: &mut Output) -> Result<(), CliError> {
-    let timeout_ms = timeout_ms(a.timeout)?;
-    check_name(&a.name)?;
-    let r = request(
-        g,
-        Socket::Lookup,
-        &Request::Resolve {
-            name: a.name.clone(),
-            cloud: a.cloud.clone(),
-            max: 1,
-            timeout_ms,
-        },
-        timeout_ms,
-    )?;
-    let Response::Resolved { results } = r else {
-        return Err(CliError::unexpected(&r));
-    };
+    let results = lookup(a, g, 1)?;
     out.emit(&ResolveReport { results: &results }, |w| {
         for r in &results {
             writeln!(

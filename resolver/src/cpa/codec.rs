@@ -36,6 +36,7 @@ use crate::crypto::{
 };
 use crate::id::{BinaryAuthority, ClassifierHash, ServiceLocation};
 use crate::time::FileTime;
+use crate::wire::elements::check_range;
 use crate::wire::reader::Reader;
 use crate::wire::writer::Writer;
 use crate::wire::{DecodeError, ENDPOINT_LEN, EncodeError, Endpoint};
@@ -64,37 +65,24 @@ fn reversed<const N: usize>(mut b: [u8; N]) -> [u8; N] {
     b
 }
 
-fn range(what: &'static str, got: usize, min: usize, max: usize) -> Result<(), EncodeError> {
-    if got < min || got > max {
-        Err(EncodeError::OutOfRange {
-            what,
-            min,
-            max,
-            got,
-        })
-    } else {
-        Ok(())
-    }
-}
-
 pub(crate) fn check(c: &CpaContent) -> Result<(), EncodeError> {
     if let Some(name) = &c.comment {
-        range(
+        check_range(
             "comment characters",
             name.chars().count(),
             1,
             MAX_COMMENT_CHARS,
         )?;
-        range("comment bytes", name.len(), 1, MAX_COMMENT_BYTES)?;
+        check_range("comment bytes", name.len(), 1, MAX_COMMENT_BYTES)?;
     }
     let min_addrs = usize::from(!c.revoke);
-    range(
+    check_range(
         "CPA service addresses",
         c.service_addresses.len(),
         min_addrs,
         MAX_SERVICE_ADDRESSES,
     )?;
-    range(
+    check_range(
         "CPA application endpoints",
         c.endpoints.len(),
         0,

@@ -27,7 +27,7 @@
 mod ack;
 mod advertise;
 mod authority;
-mod elements;
+pub(crate) mod elements;
 mod error;
 mod field;
 mod flood;
