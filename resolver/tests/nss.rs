@@ -348,3 +348,87 @@ fn getent_and_ping_through_glibc_in_a_private_mount_namespace() {
     );
     assert!(section("ping").contains("rc=0"), "{text}");
 }
+
+#[test]
+fn with_the_daemon_down_pnrp_names_miss_without_leaking_to_dns() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { geteuid() } == 0;
+    let module = module_path();
+    let missing = if !root {
+        Some("not root".to_string())
+    } else if !module.exists() {
+        Some(format!("{} not built", module.display()))
+    } else if Command::new("python3").arg("-V").output().is_err() {
+        Some("python3 missing (the DNS listener)".into())
+    } else {
+        None
+    };
+    if let Some(why) = missing {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "CI=true but the DNS-leak test cannot run: {why}"
+        );
+        println!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(&module, lib.join("libnss_pnrp.so.2")).unwrap();
+    let conf = tmp.path().join("nsswitch.conf");
+    std::fs::write(&conf, "hosts: files pnrp [NOTFOUND=return] dns\n").unwrap();
+    let resolv = tmp.path().join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+    )
+    .unwrap();
+    let listener = tmp.path().join("dns.py");
+    std::fs::write(
+        &listener,
+        "import socket,sys,time\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         s.bind(('127.0.0.1',53)); s.settimeout(0.2)\n\
+         n=0; end=time.time()+float(sys.argv[1])\n\
+         while time.time()<end:\n\
+         \x20   try:\n\
+         \x20       s.recvfrom(512); n+=1\n\
+         \x20   except socket.timeout:\n\
+         \x20       pass\n\
+         print('queries', n)\n",
+    )
+    .unwrap();
+    // A private network namespace (only lo) holds the DNS listener; the
+    // module's socket path points at nothing: the daemon is down.
+    let script = format!(
+        "mount --bind {conf} /etc/nsswitch.conf || exit 99
+         mount --bind {resolv} /etc/resolv.conf || exit 99
+         ip link set lo up
+         export PNRP_LOOKUP_SOCKET={gone} LD_LIBRARY_PATH={lib}
+         python3 {listener} 2.5 > {tmp}/in-zone & sleep 0.5
+         getent hosts myhost.pnrp.net; echo \"rc=$?\"; wait
+         python3 {listener} 2.5 > {tmp}/control & sleep 0.5
+         getent hosts control.example.com; wait
+         echo in-zone $(cat {tmp}/in-zone); echo control $(cat {tmp}/control)",
+        conf = conf.display(),
+        resolv = resolv.display(),
+        gone = tmp.path().join("nothing/lookup.sock").display(),
+        lib = lib.display(),
+        listener = listener.display(),
+        tmp = tmp.path().display(),
+    );
+    let out = Command::new("unshare")
+        .args(["-mn", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("rc=2"), "in-zone name must be a miss: {text}");
+    assert!(
+        text.contains("in-zone queries 0"),
+        "a *.pnrp.net query leaked to DNS: {text}"
+    );
+    assert!(
+        !text.contains("control queries 0"),
+        "the listener must see ordinary names: {text}"
+    );
+}
