@@ -1,9 +1,11 @@
 //! Test support shared by the integration tests, the fuzz-seed writer and the
 //! benchmarks: representative values of every PNRP message, built through the
-//! public API.
+//! public API, and the deterministic cloud simulator behind `pnrp-sim`
+//! ([`sim`]).
 #![warn(missing_docs)]
 
 pub mod samples;
+pub mod sim;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,1560 @@
+//! The world: a single-threaded discrete-event loop over real engine nodes
+//! (house style §3.10).
+//!
+//! # Events and time
+//!
+//! The queue is a [`BinaryHeap`] keyed by `(time µs, seq)`; `seq` increases
+//! with every push, so events at the same instant run in the order they
+//! were scheduled. Events: `Ev::Deliver` (a datagram arrives), `Ev::Wake`
+//! (a node's timer), `Ev::Join` / `Ev::Leave` (churn),
+//! `Ev::Register` (a node publishes its name after joining),
+//! `Ev::Lookup` (one scenario resolution), `Ev::Partition` (a split
+//! starts or heals), `Ev::Scan` (the periodic forged-record scan) and
+//! `Ev::Mark` (the measurement window). The virtual clock is the time of
+//! the event being processed; nodes get it as [`Now`] (`wall` = a fixed
+//! epoch plus the virtual seconds).
+//!
+//! Each node has at most one live `Wake`: after every input the world
+//! drains the node (transmits, then events, then `poll_timeout`) and, if the
+//! deadline changed, bumps the node's wake generation and schedules a new
+//! `Wake`; a popped `Wake` with an old generation is ignored. The heap thus
+//! holds O(nodes + datagrams in flight) entries.
+//!
+//! # Determinism
+//!
+//! One master seed; the world's generator (loss, jitter, random choices)
+//! and every node's engine seed derive from it (`(seed, index,
+//! incarnation)` for nodes). Only ordered containers are iterated. Every
+//! processed event is folded into an [`EventHash`].
+//!
+//! # Lookups and attribution
+//!
+//! A resolution started through [`World::resolve`] (or by the scenario's
+//! lookup schedule) is judged when its `Event::Resolved` arrives: success
+//! means a returned record whose P2P ID is the name's, whose key is the
+//! name's legitimate key and whose application endpoint is the address of
+//! one of the name's publishers. While it runs, the datagrams its node sends
+//! — LOOKUPs with reason APP_REQUEST for the same P2P ID and the final
+//! INQUIRE (the only INQUIRE asking for the payload) — and the AUTHORITY
+//! fragments that answer those message IDs are counted as its messages.
+
+use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::net::{IpAddr, SocketAddr};
+
+use pnrp::cpa::{AppEndpoint, PROTO_TCP};
+use pnrp::crypto::PublicKey;
+use pnrp::engine::{
+    Command, Config, Event, Node, Now, RegisterError, Registration, RequestId, ResolveError,
+    Resolved, SharedSigner,
+};
+use pnrp::id::{P2pId, PnrpId};
+use pnrp::name::{Authority, PeerName};
+use pnrp::time::{Instant, UnixTime};
+use pnrp::wire::{Endpoint, Message, MessageId, Packet, ResolveReason};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use sha2::{Digest, Sha256};
+
+use super::crypto::{CryptoMode, KeyFactory, SharedVerifier};
+use super::malicious::{self, Action, Adversary, Behaviour};
+use super::metrics::{EngineTotals, EventHash, LookupStats, Metrics, kind, reason};
+use super::net::{
+    self, Latency, Lifetime, NetModel, Partition, addr_of, below, index_of, index_of_ip,
+};
+
+/// The wall-clock epoch of virtual time 0 (CPA validity windows).
+pub const EPOCH: UnixTime = UnixTime(1_790_000_000);
+
+/// A node's index (its address is [`addr_of`] of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeIdx(pub u32);
+
+/// A published name's index in the [`Directory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NameIdx(pub u32);
+
+/// Whether a node follows the protocol.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Role {
+    /// A well-behaved node.
+    Honest,
+    /// A node whose traffic `malicious::intercept` tampers with.
+    Malicious(Behaviour),
+}
+
+/// Parameters of a [`World`].
+#[derive(Debug, Clone)]
+pub struct WorldConfig {
+    /// Master seed.
+    pub seed: u64,
+    /// Signature scheme.
+    pub crypto: CryptoMode,
+    /// Latency model.
+    pub latency: Latency,
+    /// Loss probability per datagram.
+    pub loss: f64,
+    /// Engine configuration template (`local` and `seeds` are set per node).
+    pub engine: Config,
+    /// Check every node's cache invariants after each of its inputs.
+    pub check_invariants: bool,
+    /// Deadline of scenario lookups.
+    pub lookup_timeout: Duration,
+    /// A scenario lookup's issuer and target publisher must have been up
+    /// (respectively registered) this long.
+    pub grace: Duration,
+    /// Delay between a node's start and its registration (scenario joins).
+    pub register_delay: Duration,
+    /// Session length distribution (scenario joins schedule a leave).
+    pub session: Lifetime,
+    /// Off-time distribution (a left node rejoins after it).
+    pub offtime: Lifetime,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            crypto: CryptoMode::Sim,
+            latency: Latency::default(),
+            loss: 0.0,
+            engine: Config::default(),
+            check_invariants: cfg!(debug_assertions),
+            lookup_timeout: Duration::from_secs(20),
+            grace: Duration::from_secs(30),
+            register_delay: Duration::from_secs(5),
+            session: Lifetime::Forever,
+            offtime: Lifetime::Forever,
+        }
+    }
+}
+
+/// One published name: public knowledge.
+#[derive(Debug, Clone)]
+pub struct NameRecord {
+    /// The peer name.
+    pub name: PeerName,
+    /// The key its records must be signed with.
+    pub public: PublicKey,
+    /// Published by honest nodes.
+    pub honest: bool,
+    /// The nodes that publish it (when live and registered).
+    pub publishers: Vec<u32>,
+}
+
+/// Every name of the simulation, by index and by P2P ID.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    names: Vec<NameRecord>,
+    by_p2p: BTreeMap<P2pId, u32>,
+}
+
+impl Directory {
+    /// The name with this P2P ID.
+    pub fn by_p2p(&self, p2p: &P2pId) -> Option<&NameRecord> {
+        self.by_p2p.get(p2p).map(|&i| &self.names[i as usize])
+    }
+
+    /// The index of the name with this P2P ID.
+    pub fn index_of(&self, p2p: &P2pId) -> Option<NameIdx> {
+        self.by_p2p.get(p2p).map(|&i| NameIdx(i))
+    }
+
+    /// A name by index.
+    pub fn get(&self, i: NameIdx) -> Option<&NameRecord> {
+        self.names.get(i.0 as usize)
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// `true` when no name exists.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// How a lookup was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A verified record of the intended publisher came back.
+    Success {
+        /// Its `Resolved::hops`.
+        hops: u32,
+    },
+    /// Counted as a failure, with the reason.
+    Failed(&'static str),
+    /// Left out of the success rate, with the reason.
+    Excluded(&'static str),
+}
+
+/// The terminal event of a command issued through the world.
+#[derive(Debug, Clone)]
+pub enum OutcomeKind {
+    /// `Event::Registered`.
+    Registered(Result<PnrpId, RegisterError>),
+    /// `Event::Unregistered` (how many registrations were withdrawn).
+    Unregistered(usize),
+    /// `Event::Resolved`, with the world's judgement.
+    Resolved {
+        /// The engine's answer.
+        result: Result<Vec<Resolved>, ResolveError>,
+        /// Success, failure or exclusion.
+        verdict: Verdict,
+        /// Attributed datagrams.
+        messages: u32,
+    },
+    /// The node stopped before answering.
+    Aborted,
+}
+
+/// A finished command.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The node that ran it.
+    pub node: NodeIdx,
+    /// When it finished (virtual time).
+    pub at: Duration,
+    /// What happened.
+    pub kind: OutcomeKind,
+}
+
+/// What a cache scan found in honest nodes' caches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanResult {
+    /// Route entries.
+    pub entries: u64,
+    /// Entries holding a CPA not signed by the name's legitimate key.
+    pub forged: u64,
+    /// Entries pointing at a malicious node that does not hold the ID.
+    pub poisoned: u64,
+    /// Entries pointing at a dead node or at an honest node without the ID.
+    pub stale: u64,
+}
+
+/// One datagram sent by a traced node ([`World::trace`]).
+#[derive(Debug, Clone)]
+pub struct TraceRecord {
+    /// When it was sent.
+    pub at: Duration,
+    /// The sender.
+    pub from: NodeIdx,
+    /// The destination.
+    pub to: NodeIdx,
+    /// The decoded message (`None` if it did not decode).
+    pub packet: Option<Packet>,
+}
+
+/// A queued event.
+#[derive(Debug)]
+pub(crate) enum Ev {
+    /// A datagram arrives at `to`.
+    Deliver { to: u32, from: u32, bytes: Vec<u8> },
+    /// `node`'s timer, valid if `gen` is still its wake generation.
+    Wake { node: u32, generation: u32 },
+    /// `node` starts (initial join or rejoin after churn).
+    Join { node: u32 },
+    /// `node` leaves if it is still incarnation `incarnation`.
+    Leave { node: u32, incarnation: u32 },
+    /// `node` registers its name if it is still incarnation `incarnation`.
+    Register { node: u32, incarnation: u32 },
+    /// One scenario lookup from a random issuer for a random name.
+    Lookup,
+    /// Partition `index` starts (`true`) or heals.
+    Partition { index: u32, active: bool },
+    /// Scan honest caches for forged records, then again after `period_us`.
+    Scan { period_us: u64 },
+    /// Measurement window start (0) or end (1).
+    Mark(u8),
+}
+
+#[derive(Debug)]
+struct Queued {
+    at: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    /// Reversed: the max-heap pops the earliest `(at, seq)`.
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A resolution in progress.
+#[derive(Debug)]
+struct LookupRec {
+    node: u32,
+    name: Option<u32>,
+    p2p: P2pId,
+    issued: u64,
+    scenario: bool,
+    messages: u32,
+    message_ids: Vec<MessageId>,
+}
+
+#[derive(Debug)]
+enum Req {
+    Register { node: u32, name: u32 },
+    Unregister { node: u32, name: u32 },
+    Resolve(Box<LookupRec>),
+}
+
+impl Req {
+    fn node(&self) -> u32 {
+        match self {
+            Self::Register { node, .. } | Self::Unregister { node, .. } => *node,
+            Self::Resolve(r) => r.node,
+        }
+    }
+}
+
+/// One node index: the engine (when live) and the world's bookkeeping.
+#[derive(Debug)]
+struct Slot {
+    node: Option<Node>,
+    role: Role,
+    incarnation: u32,
+    wake_generation: u32,
+    wake_at: u64,
+    up_since: u64,
+    /// The name this index publishes after each (scenario) join.
+    publishes: Option<u32>,
+    /// Live registrations: (name, ID, since).
+    registered: Vec<(u32, PnrpId, u64)>,
+    /// Resolutions running on this node (request ids).
+    active: Vec<u64>,
+}
+
+/// The measurement window's counters.
+#[derive(Debug, Clone, Copy, Default)]
+struct Snapshot {
+    at: u64,
+    bytes: u64,
+    datagrams: u64,
+    node_us: u128,
+}
+
+/// The simulated cloud. See the module documentation.
+pub struct World {
+    cfg: WorldConfig,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Queued>,
+    slots: Vec<Slot>,
+    net: NetModel,
+    rng: ChaCha8Rng,
+    keys: KeyFactory,
+    verifier: SharedVerifier,
+    directory: Directory,
+    signers: Vec<SharedSigner>,
+    honest_names: Vec<u32>,
+    requests: BTreeMap<u64, Req>,
+    next_request: u64,
+    outcomes: BTreeMap<u64, Outcome>,
+    metrics: Metrics,
+    lookups: LookupStats,
+    engine_totals: EngineTotals,
+    forged: BTreeSet<(u32, [u8; 32], [u8; 33])>,
+    hash: EventHash,
+    live: u64,
+    node_us: u128,
+    window: [Option<Snapshot>; 2],
+    traced: BTreeSet<u32>,
+    trace: Vec<TraceRecord>,
+}
+
+impl core::fmt::Debug for World {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("World")
+            .field("now_us", &self.now)
+            .field("nodes", &self.slots.len())
+            .field("live", &self.live)
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl World {
+    /// An empty world.
+    pub fn new(cfg: WorldConfig) -> Self {
+        let keys = KeyFactory::new(cfg.crypto, cfg.seed);
+        let rng = ChaCha8Rng::from_seed(sha256(&[b"pnrp-sim world", &cfg.seed.to_le_bytes()]));
+        Self {
+            net: NetModel::new(cfg.seed, cfg.latency, cfg.loss),
+            verifier: keys.verifier(),
+            keys,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            directory: Directory::default(),
+            signers: Vec::new(),
+            honest_names: Vec::new(),
+            requests: BTreeMap::new(),
+            next_request: 1,
+            outcomes: BTreeMap::new(),
+            metrics: Metrics::default(),
+            lookups: LookupStats::default(),
+            engine_totals: EngineTotals::default(),
+            forged: BTreeSet::new(),
+            hash: EventHash::default(),
+            live: 0,
+            node_us: 0,
+            window: [None, None],
+            traced: BTreeSet::new(),
+            trace: Vec::new(),
+            cfg,
+        }
+    }
+
+    // ---- set-up ------------------------------------------------------------
+
+    /// Adds a node index (not started). Nodes are numbered from 0.
+    pub fn add_node(&mut self, role: Role) -> NodeIdx {
+        let i = u32::try_from(self.slots.len()).expect("fewer than 2^32 nodes");
+        self.slots.push(Slot {
+            node: None,
+            role,
+            incarnation: 0,
+            wake_generation: 0,
+            wake_at: u64::MAX,
+            up_since: 0,
+            publishes: None,
+            registered: Vec::new(),
+            active: Vec::new(),
+        });
+        NodeIdx(i)
+    }
+
+    /// Adds a node and starts it now with these seeds.
+    pub fn spawn(&mut self, role: Role, seeds: &[NodeIdx]) -> NodeIdx {
+        let i = self.add_node(role);
+        self.start(i, seeds);
+        i
+    }
+
+    /// A new name with its own identity: secured (`<authority>.<classifier>`)
+    /// or unsecured (`0.<classifier>`). Malicious names are marked
+    /// `honest = false`.
+    pub fn new_name(&mut self, classifier: &str, secured: bool, honest: bool) -> NameIdx {
+        let i = u32::try_from(self.directory.names.len()).expect("fewer than 2^32 names");
+        let signer = self.keys.signer(i);
+        let public = signer.public_key();
+        let authority = if secured {
+            Authority::Secured(public.authority())
+        } else {
+            Authority::Unsecured
+        };
+        let name = PeerName::new(authority, classifier).expect("simulator classifiers are valid");
+        self.directory.by_p2p.insert(name.p2p_id(), i);
+        self.directory.names.push(NameRecord {
+            name,
+            public,
+            honest,
+            publishers: Vec::new(),
+        });
+        self.signers.push(signer);
+        if honest {
+            self.honest_names.push(i);
+        }
+        NameIdx(i)
+    }
+
+    /// Makes `node` publish `name` after every scenario join
+    /// (`Ev::Join`), and records it as a publisher.
+    pub fn set_publisher(&mut self, node: NodeIdx, name: NameIdx) {
+        self.slots[node.0 as usize].publishes = Some(name.0);
+        self.add_publisher(node, name);
+    }
+
+    fn add_publisher(&mut self, node: NodeIdx, name: NameIdx) {
+        if let Some(r) = self.directory.names.get_mut(name.0 as usize)
+            && !r.publishers.contains(&node.0)
+        {
+            r.publishers.push(node.0);
+        }
+    }
+
+    /// Schedules a partition (start and heal events). Returns its index.
+    pub fn add_partition(&mut self, p: Partition) -> usize {
+        let start = micros(p.start);
+        let end = start.saturating_add(micros(p.duration));
+        let n = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        let index = self.net.add_partition(p, n);
+        let ix = u32::try_from(index).unwrap_or(u32::MAX);
+        self.push(
+            start,
+            Ev::Partition {
+                index: ix,
+                active: true,
+            },
+        );
+        self.push(
+            end,
+            Ev::Partition {
+                index: ix,
+                active: false,
+            },
+        );
+        index
+    }
+
+    /// Splits `side_a` from everyone else from now until [`World::heal`].
+    pub fn split(&mut self, side_a: &[NodeIdx]) -> usize {
+        let n = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        let p = Partition {
+            start: self.now(),
+            duration: Duration::MAX,
+            side_a: net::Side::Nodes(side_a.iter().map(|i| i.0).collect()),
+        };
+        let index = self.net.add_partition(p, n);
+        self.net.set_partition(index, true);
+        self.hash_command(0, 0);
+        index
+    }
+
+    /// Ends partition `index` now.
+    pub fn heal(&mut self, index: usize) {
+        self.net.set_partition(index, false);
+        self.hash_command(0, 0);
+    }
+
+    pub(crate) fn push(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Queued {
+            at: at.max(self.now),
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    /// Schedules a scenario join of `node` at virtual time `at`.
+    pub fn schedule_join(&mut self, node: NodeIdx, at: Duration) {
+        self.push(micros(at), Ev::Join { node: node.0 });
+    }
+
+    /// Schedules one scenario lookup at `at`.
+    pub fn schedule_lookup(&mut self, at: Duration) {
+        self.push(micros(at), Ev::Lookup);
+    }
+
+    /// Schedules periodic forged-record scans from `at`.
+    pub fn schedule_scans(&mut self, at: Duration, period: Duration) {
+        self.push(
+            micros(at),
+            Ev::Scan {
+                period_us: micros(period).max(1),
+            },
+        );
+    }
+
+    /// Schedules the measurement window `[start, end)`.
+    pub fn schedule_window(&mut self, start: Duration, end: Duration) {
+        self.push(micros(start), Ev::Mark(0));
+        self.push(micros(end), Ev::Mark(1));
+    }
+
+    // ---- node life ---------------------------------------------------------
+
+    fn now_struct(&self) -> Now {
+        Now {
+            mono: Instant(self.now),
+            wall: EPOCH.plus_secs(self.now / 1_000_000),
+        }
+    }
+
+    /// Starts `node` now (a fresh engine: new seed, empty state) with these
+    /// seeds. A live node is restarted.
+    pub fn start(&mut self, node: NodeIdx, seeds: &[NodeIdx]) {
+        self.hash_command(node.0, node.0);
+        let seeds: Vec<SocketAddr> = seeds.iter().map(|s| addr_of(s.0)).collect();
+        self.start_inner(node.0, seeds);
+    }
+
+    fn start_inner(&mut self, i: u32, seeds: Vec<SocketAddr>) {
+        if self.slots[i as usize].node.is_some() {
+            self.stop_inner(i);
+        }
+        let slot = &mut self.slots[i as usize];
+        slot.incarnation += 1;
+        let seed = sha256(&[
+            b"pnrp-sim node",
+            &self.cfg.seed.to_le_bytes(),
+            &i.to_le_bytes(),
+            &slot.incarnation.to_le_bytes(),
+        ]);
+        let config = Config {
+            local: vec![Endpoint::from_socket_addr(addr_of(i))],
+            seeds,
+            ..self.cfg.engine.clone()
+        };
+        let now = self.now_struct();
+        let node = Node::new(config, self.verifier.clone(), seed, now);
+        let slot = &mut self.slots[i as usize];
+        slot.node = Some(node);
+        slot.up_since = self.now;
+        slot.registered.clear();
+        slot.wake_at = u64::MAX;
+        self.live += 1;
+        self.metrics.joins += 1;
+        self.after_input(i, false);
+    }
+
+    /// Stops `node` now: its engine and all its state are dropped; its
+    /// running requests end as [`OutcomeKind::Aborted`].
+    pub fn stop(&mut self, node: NodeIdx) {
+        self.hash_command(node.0, node.0);
+        self.stop_inner(node.0);
+    }
+
+    fn stop_inner(&mut self, i: u32) {
+        let slot = &mut self.slots[i as usize];
+        let Some(node) = slot.node.take() else {
+            return;
+        };
+        self.engine_totals.add(node.stats());
+        slot.wake_generation = slot.wake_generation.wrapping_add(1);
+        slot.wake_at = u64::MAX;
+        slot.registered.clear();
+        slot.active.clear();
+        self.live -= 1;
+        self.metrics.leaves += 1;
+        let mine: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.node() == i)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in mine {
+            if let Some(Req::Resolve(rec)) = self.requests.remove(&k) {
+                if rec.scenario {
+                    *self
+                        .lookups
+                        .excluded
+                        .entry(reason::ISSUER_LEFT)
+                        .or_default() += 1;
+                } else {
+                    self.outcomes.insert(
+                        k,
+                        Outcome {
+                            node: NodeIdx(i),
+                            at: Duration::from_micros(self.now),
+                            kind: OutcomeKind::Aborted,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    // ---- commands ----------------------------------------------------------
+
+    fn hash_command(&mut self, src: u32, dst: u32) {
+        self.hash.add(self.now, kind::COMMAND, src, dst, 0);
+    }
+
+    fn command(&mut self, i: u32, cmd: Command) {
+        let now = self.now_struct();
+        if let Some(node) = self.slots[i as usize].node.as_mut() {
+            node.handle_command(now, cmd);
+            self.after_input(i, false);
+        }
+    }
+
+    fn fresh_request(&mut self) -> u64 {
+        let r = self.next_request;
+        self.next_request += 1;
+        r
+    }
+
+    /// Registers `name` on `node` (secured names with the name's identity).
+    /// The application endpoint is `[node address]:443/tcp`. Returns the
+    /// request, answered in [`World::outcome`].
+    pub fn register(&mut self, node: NodeIdx, name: NameIdx) -> RequestId {
+        self.hash_command(node.0, node.0);
+        let r = self.fresh_request();
+        self.register_inner(node.0, name.0, r);
+        RequestId(r)
+    }
+
+    fn register_inner(&mut self, i: u32, name: u32, r: u64) {
+        self.add_publisher(NodeIdx(i), NameIdx(name));
+        let rec = &self.directory.names[name as usize];
+        let registration = Registration {
+            name: rec.name.clone(),
+            signer: self.signers[name as usize].clone(),
+            endpoints: vec![AppEndpoint::new(
+                SocketAddr::new(addr_of(i).ip(), 443),
+                PROTO_TCP,
+            )],
+            comment: None,
+            payload: None,
+            prefix: None,
+        };
+        self.requests.insert(r, Req::Register { node: i, name });
+        self.command(
+            i,
+            Command::Register {
+                request: RequestId(r),
+                registration: Box::new(registration),
+            },
+        );
+    }
+
+    /// Withdraws `name` from `node`.
+    pub fn unregister(&mut self, node: NodeIdx, name: NameIdx) -> RequestId {
+        self.hash_command(node.0, node.0);
+        let r = self.fresh_request();
+        self.requests.insert(
+            r,
+            Req::Unregister {
+                node: node.0,
+                name: name.0,
+            },
+        );
+        let peer = self.directory.names[name.0 as usize].name.clone();
+        self.command(
+            node.0,
+            Command::Unregister {
+                request: RequestId(r),
+                name: peer,
+            },
+        );
+        RequestId(r)
+    }
+
+    /// Resolves `name` from `node` (up to `max_results` records, giving up
+    /// after `timeout`). Any peer name works; a name outside the directory
+    /// can only fail.
+    pub fn resolve(
+        &mut self,
+        node: NodeIdx,
+        name: &PeerName,
+        max_results: usize,
+        timeout: Duration,
+    ) -> RequestId {
+        self.hash_command(node.0, node.0);
+        let r = self.fresh_request();
+        self.resolve_inner(node.0, name.clone(), max_results, timeout, r, false);
+        RequestId(r)
+    }
+
+    fn resolve_inner(
+        &mut self,
+        i: u32,
+        name: PeerName,
+        max_results: usize,
+        timeout: Duration,
+        r: u64,
+        scenario: bool,
+    ) {
+        let p2p = name.p2p_id();
+        let rec = LookupRec {
+            node: i,
+            name: self.directory.index_of(&p2p).map(|n| n.0),
+            p2p,
+            issued: self.now,
+            scenario,
+            messages: 0,
+            message_ids: Vec::new(),
+        };
+        self.requests.insert(r, Req::Resolve(Box::new(rec)));
+        self.slots[i as usize].active.push(r);
+        let deadline = Instant(self.now).plus(timeout);
+        self.command(
+            i,
+            Command::Resolve {
+                request: RequestId(r),
+                name,
+                max_results,
+                deadline,
+            },
+        );
+    }
+
+    // ---- running -----------------------------------------------------------
+
+    /// Virtual time now.
+    pub fn now(&self) -> Duration {
+        Duration::from_micros(self.now)
+    }
+
+    /// Processes every event up to and including `t`, then sets the clock
+    /// to `t`.
+    pub fn run_until(&mut self, t: Duration) {
+        let end = micros(t);
+        while self.queue.peek().is_some_and(|q| q.at <= end) {
+            let Some(q) = self.queue.pop() else { break };
+            self.advance(q.at);
+            self.metrics.events += 1;
+            self.dispatch(q.ev);
+        }
+        self.advance(end.max(self.now));
+    }
+
+    /// [`World::run_until`] `now + d`.
+    pub fn run_for(&mut self, d: Duration) {
+        let t = self.now().saturating_add(d);
+        self.run_until(t);
+    }
+
+    fn advance(&mut self, t: u64) {
+        if t > self.now {
+            self.node_us += u128::from(self.live) * u128::from(t - self.now);
+            self.now = t;
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        let t = self.now;
+        match ev {
+            Ev::Deliver { to, from, bytes } => {
+                let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+                self.hash.add(t, kind::DELIVER, from, to, len);
+                self.deliver(to, from, &bytes);
+            }
+            Ev::Wake { node, generation } => {
+                self.hash.add(t, kind::WAKE, node, node, generation);
+                let slot = &mut self.slots[node as usize];
+                if slot.wake_generation != generation || slot.node.is_none() {
+                    self.metrics.stale_wakes += 1;
+                    return;
+                }
+                slot.wake_at = u64::MAX;
+                let now = self.now_struct();
+                if let Some(n) = self.slots[node as usize].node.as_mut() {
+                    n.handle_timeout(now);
+                }
+                self.after_input(node, true);
+            }
+            Ev::Join { node } => {
+                self.hash.add(t, kind::JOIN, node, node, 0);
+                self.scenario_join(node);
+            }
+            Ev::Leave { node, incarnation } => {
+                self.hash.add(t, kind::LEAVE, node, node, incarnation);
+                let slot = &self.slots[node as usize];
+                if slot.incarnation == incarnation && slot.node.is_some() {
+                    self.stop_inner(node);
+                    if let Some(off) = self.cfg.offtime.sample(&mut self.rng) {
+                        self.push(t.saturating_add(micros(off)), Ev::Join { node });
+                    }
+                }
+            }
+            Ev::Register { node, incarnation } => {
+                self.hash.add(t, kind::REGISTER, node, node, incarnation);
+                let slot = &self.slots[node as usize];
+                if slot.incarnation == incarnation
+                    && slot.node.is_some()
+                    && let Some(name) = slot.publishes
+                {
+                    let r = self.fresh_request();
+                    self.register_inner(node, name, r);
+                }
+            }
+            Ev::Lookup => {
+                self.hash.add(t, kind::LOOKUP, 0, 0, 0);
+                self.scenario_lookup();
+            }
+            Ev::Partition { index, active } => {
+                self.hash
+                    .add(t, kind::PARTITION, index, u32::from(active), 0);
+                self.net.set_partition(index as usize, active);
+            }
+            Ev::Scan { period_us } => {
+                self.hash.add(t, kind::SCAN, 0, 0, 0);
+                self.scan_forged();
+                self.push(t.saturating_add(period_us), Ev::Scan { period_us });
+            }
+            Ev::Mark(m) => {
+                self.hash.add(t, kind::MARK, u32::from(m), 0, 0);
+                self.window[usize::from(m.min(1))] = Some(Snapshot {
+                    at: t,
+                    bytes: self.metrics.bytes_sent,
+                    datagrams: self.metrics.datagrams_sent,
+                    node_us: self.node_us,
+                });
+            }
+        }
+    }
+
+    /// A scenario join: fresh engine, 1–3 random live seeds, a delayed
+    /// registration and, under churn, a scheduled leave.
+    fn scenario_join(&mut self, i: u32) {
+        if self.slots[i as usize].node.is_some() {
+            return;
+        }
+        let want = 1 + below(&mut self.rng, 3);
+        let mut seeds: Vec<SocketAddr> = Vec::new();
+        if self.live > 0 {
+            let n = self.slots.len() as u64;
+            for _ in 0..64 {
+                if seeds.len() as u64 >= want {
+                    break;
+                }
+                let j = below(&mut self.rng, n) as u32;
+                let a = addr_of(j);
+                if j != i && self.slots[j as usize].node.is_some() && !seeds.contains(&a) {
+                    seeds.push(a);
+                }
+            }
+        }
+        self.start_inner(i, seeds);
+        let inc = self.slots[i as usize].incarnation;
+        if self.slots[i as usize].publishes.is_some() {
+            let at = self.now.saturating_add(micros(self.cfg.register_delay));
+            self.push(
+                at,
+                Ev::Register {
+                    node: i,
+                    incarnation: inc,
+                },
+            );
+        }
+        if let Some(session) = self.cfg.session.sample(&mut self.rng) {
+            let at = self.now.saturating_add(micros(session));
+            self.push(
+                at,
+                Ev::Leave {
+                    node: i,
+                    incarnation: inc,
+                },
+            );
+        }
+    }
+
+    /// Whether some publisher of `name` is live and has been registered
+    /// since `t` or earlier.
+    fn published_since(&self, name: u32, t: u64) -> bool {
+        self.directory.names[name as usize]
+            .publishers
+            .iter()
+            .any(|&p| {
+                let s = &self.slots[p as usize];
+                s.node.is_some()
+                    && s.registered
+                        .iter()
+                        .any(|&(n, _, since)| n == name && since <= t)
+            })
+    }
+
+    /// One scenario lookup: a random honest node up for at least the grace
+    /// time resolves a random honest name that a live node other than
+    /// itself has published for at least the grace time.
+    fn scenario_lookup(&mut self) {
+        let grace = micros(self.cfg.grace);
+        let cutoff = self.now.saturating_sub(grace);
+        let n = self.slots.len() as u64;
+        let names = self.honest_names.len() as u64;
+        if n == 0 || names == 0 {
+            self.lookups.no_candidate += 1;
+            return;
+        }
+        let mut pick = None;
+        for _ in 0..256 {
+            let i = below(&mut self.rng, n) as u32;
+            let s = &self.slots[i as usize];
+            if s.node.is_none() || !matches!(s.role, Role::Honest) || s.up_since > cutoff {
+                continue;
+            }
+            let name = self.honest_names[below(&mut self.rng, names) as usize];
+            if self.directory.names[name as usize].publishers.contains(&i)
+                || !self.published_since(name, cutoff)
+            {
+                continue;
+            }
+            pick = Some((i, name));
+            break;
+        }
+        let Some((i, name)) = pick else {
+            self.lookups.no_candidate += 1;
+            return;
+        };
+        self.lookups.issued += 1;
+        let r = self.fresh_request();
+        let peer = self.directory.names[name as usize].name.clone();
+        let timeout = self.cfg.lookup_timeout;
+        self.resolve_inner(i, peer, 1, timeout, r, true);
+    }
+
+    // ---- datagrams ---------------------------------------------------------
+
+    fn deliver(&mut self, to: u32, from: u32, bytes: &[u8]) {
+        let slot = &self.slots[to as usize];
+        if slot.node.is_none() {
+            self.metrics.dropped_dead += 1;
+            return;
+        }
+        self.metrics.delivered += 1;
+        // A malicious node acts once it has an identity of its own (the
+        // name it publishes); until then it behaves.
+        if let (Role::Malicious(behaviour), Some(name)) = (slot.role, slot.publishes) {
+            let own_ids: Vec<PnrpId> = slot
+                .node
+                .as_ref()
+                .map(|n| n.local_ids().copied().collect())
+                .unwrap_or_default();
+            let wall = self.now_struct().wall;
+            let mut adv = Adversary {
+                me: addr_of(to),
+                own_ids,
+                signer: &self.signers[name as usize],
+                directory: &self.directory,
+                rng: &mut self.rng,
+                wall,
+                metrics: &mut self.metrics,
+                behaviour,
+            };
+            match malicious::intercept(&mut adv, bytes) {
+                Action::Pass => {}
+                Action::Drop => return,
+                Action::Reply(out) => {
+                    for d in out {
+                        self.transmit(to, addr_of(from), d);
+                    }
+                    return;
+                }
+            }
+        }
+        if !self.slots[to as usize].active.is_empty() {
+            self.attribute_received(to, bytes);
+        }
+        let now = self.now_struct();
+        if let Some(node) = self.slots[to as usize].node.as_mut() {
+            node.handle_datagram(now, addr_of(from), bytes);
+        }
+        self.after_input(to, false);
+    }
+
+    fn transmit(&mut self, from: u32, to: SocketAddr, bytes: Vec<u8>) {
+        self.metrics.datagrams_sent += 1;
+        self.metrics.bytes_sent += bytes.len() as u64;
+        if let Some(&t) = bytes.get(7) {
+            self.metrics.sent_by_type[usize::from(t & 0x0f)] += 1;
+        }
+        let Some(j) = index_of(&to).filter(|&j| (j as usize) < self.slots.len()) else {
+            self.metrics.dropped_unroutable += 1;
+            return;
+        };
+        if !self.slots[from as usize].active.is_empty() {
+            self.attribute_sent(from, &bytes);
+        }
+        if self.traced.contains(&from) {
+            self.trace.push(TraceRecord {
+                at: self.now(),
+                from: NodeIdx(from),
+                to: NodeIdx(j),
+                packet: Packet::decode(&bytes).ok(),
+            });
+        }
+        match self.net.carry(&mut self.rng, from, j) {
+            Ok(delay) => {
+                let at = self.now.saturating_add(delay);
+                self.push(at, Ev::Deliver { to: j, from, bytes });
+            }
+            Err(net::Drop::Loss) => self.metrics.dropped_loss += 1,
+            Err(net::Drop::Partition) => self.metrics.dropped_partition += 1,
+        }
+    }
+
+    /// Counts a datagram `i` sends toward the lookup it belongs to.
+    fn attribute_sent(&mut self, i: u32, bytes: &[u8]) {
+        let Ok(p) = Packet::decode(bytes) else { return };
+        let p2p = match &p.message {
+            Message::Lookup(l) if l.reason == ResolveReason::APP_REQUEST => l.target.p2p_id(),
+            Message::Inquire(q) if q.want_payload => q.validate.p2p_id(),
+            _ => return,
+        };
+        for r in &self.slots[i as usize].active {
+            if let Some(Req::Resolve(rec)) = self.requests.get_mut(r)
+                && rec.p2p == p2p
+            {
+                rec.messages += 1;
+                if !rec.message_ids.contains(&p.message_id) {
+                    rec.message_ids.push(p.message_id);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Counts an AUTHORITY `i` receives toward the lookup whose message it
+    /// answers.
+    fn attribute_received(&mut self, i: u32, bytes: &[u8]) {
+        if bytes.get(7) != Some(&0x08) {
+            return;
+        }
+        let Ok(Packet {
+            message: Message::Authority(f),
+            ..
+        }) = Packet::decode(bytes)
+        else {
+            return;
+        };
+        for r in &self.slots[i as usize].active {
+            if let Some(Req::Resolve(rec)) = self.requests.get_mut(r)
+                && rec.message_ids.contains(&f.acked)
+            {
+                rec.messages += 1;
+                return;
+            }
+        }
+    }
+
+    /// Drains node `i` after an input (transmits, events, timer) in the
+    /// order of the engine's call contract.
+    fn after_input(&mut self, i: u32, woke: bool) {
+        loop {
+            let mut bytes = Vec::new();
+            let Some(to) = self.slots[i as usize]
+                .node
+                .as_mut()
+                .and_then(|n| n.poll_transmit(&mut bytes))
+            else {
+                break;
+            };
+            self.transmit(i, to, bytes);
+        }
+        while let Some(ev) = self.slots[i as usize]
+            .node
+            .as_mut()
+            .and_then(Node::poll_event)
+        {
+            self.on_node_event(i, ev);
+        }
+        let slot = &mut self.slots[i as usize];
+        let Some(node) = slot.node.as_ref() else {
+            return;
+        };
+        if self.cfg.check_invariants && node.cache().check_invariants().is_err() {
+            self.metrics.invariant_violations += 1;
+        }
+        let mut t = node.poll_timeout().map_or(u64::MAX, |t| t.0);
+        if woke && t <= self.now {
+            self.metrics.stuck_timers += 1;
+            t = self.now + 1_000;
+        }
+        let t = t.max(self.now);
+        if t != slot.wake_at {
+            slot.wake_generation = slot.wake_generation.wrapping_add(1);
+            slot.wake_at = t;
+            if t != u64::MAX {
+                let generation = slot.wake_generation;
+                self.push(
+                    t,
+                    Ev::Wake {
+                        node: i,
+                        generation,
+                    },
+                );
+            }
+        }
+    }
+
+    fn on_node_event(&mut self, i: u32, ev: Event) {
+        let (request, kind) = match ev {
+            Event::StateChanged(_) => return,
+            Event::Registered { request, result } => {
+                if let Some(Req::Register { node, name }) = self.requests.get(&request.0)
+                    && *node == i
+                    && let Ok(id) = result
+                {
+                    let name = *name;
+                    self.slots[i as usize].registered.push((name, id, self.now));
+                }
+                (request, OutcomeKind::Registered(result))
+            }
+            Event::Unregistered { request, removed } => {
+                if let Some(Req::Unregister { node, name }) = self.requests.get(&request.0)
+                    && *node == i
+                {
+                    let name = *name;
+                    self.slots[i as usize]
+                        .registered
+                        .retain(|&(n, _, _)| n != name);
+                }
+                (request, OutcomeKind::Unregistered(removed))
+            }
+            Event::Resolved { request, result } => {
+                self.slots[i as usize].active.retain(|&r| r != request.0);
+                let Some(Req::Resolve(rec)) = self.requests.get(&request.0) else {
+                    self.metrics.unexpected_events += 1;
+                    return;
+                };
+                let rec = LookupRec {
+                    message_ids: Vec::new(),
+                    ..**rec
+                };
+                let verdict = self.judge(&rec, &result);
+                if rec.scenario {
+                    self.requests.remove(&request.0);
+                    self.count_lookup(&rec, verdict);
+                    return;
+                }
+                (
+                    request,
+                    OutcomeKind::Resolved {
+                        result,
+                        verdict,
+                        messages: rec.messages,
+                    },
+                )
+            }
+        };
+        match self.requests.remove(&request.0) {
+            Some(r) if r.node() == i => {
+                self.outcomes.insert(
+                    request.0,
+                    Outcome {
+                        node: NodeIdx(i),
+                        at: Duration::from_micros(self.now),
+                        kind,
+                    },
+                );
+            }
+            _ => self.metrics.unexpected_events += 1,
+        }
+    }
+
+    /// Judges a finished resolution (module documentation) and records
+    /// forged records among its results.
+    fn judge(&mut self, rec: &LookupRec, result: &Result<Vec<Resolved>, ResolveError>) -> Verdict {
+        if let Ok(list) = result {
+            for r in list {
+                let legit = self.directory.by_p2p(&r.id.p2p_id()).map(|n| n.public);
+                if legit != Some(*r.cpa.public_key()) {
+                    self.forged.insert((rec.node, r.id.0, r.cpa.public_key().0));
+                }
+            }
+        }
+        let found = match (result, rec.name) {
+            (Ok(list), Some(name)) => {
+                let record = &self.directory.names[name as usize];
+                list.iter().find(|r| {
+                    r.id.p2p_id() == rec.p2p
+                        && *r.cpa.public_key() == record.public
+                        && r.cpa.content().endpoints.iter().any(|e| {
+                            index_of_ip(&IpAddr::V6(e.addr))
+                                .is_some_and(|p| record.publishers.contains(&p))
+                        })
+                })
+            }
+            _ => None,
+        };
+        if let Some(r) = found {
+            return Verdict::Success { hops: r.hops };
+        }
+        let why = match result {
+            Err(ResolveError::NotFound) => reason::NOT_FOUND,
+            Err(ResolveError::Timeout) => reason::TIMEOUT,
+            Err(ResolveError::Busy) => reason::BUSY,
+            Err(ResolveError::Cancelled) => reason::CANCELLED,
+            Err(_) => reason::OTHER,
+            Ok(_) => reason::WRONG_RESULT,
+        };
+        match rec.name {
+            Some(name) if !self.published_since(name, rec.issued) => {
+                Verdict::Excluded(reason::TARGET_LEFT)
+            }
+            _ => Verdict::Failed(why),
+        }
+    }
+
+    fn count_lookup(&mut self, rec: &LookupRec, verdict: Verdict) {
+        let l = &mut self.lookups;
+        match verdict {
+            Verdict::Success { hops } => {
+                l.succeeded += 1;
+                l.hops.push(hops);
+                l.messages.push(rec.messages);
+                l.latency_us.push(self.now - rec.issued);
+            }
+            Verdict::Failed(why) => {
+                *l.failures.entry(why).or_default() += 1;
+                l.messages.push(rec.messages);
+            }
+            Verdict::Excluded(why) => *l.excluded.entry(why).or_default() += 1,
+        }
+    }
+
+    // ---- inspection --------------------------------------------------------
+
+    /// Records (or stops recording) every datagram `node` sends, decoded,
+    /// for [`World::take_trace`].
+    pub fn trace(&mut self, node: NodeIdx, on: bool) {
+        if on {
+            self.traced.insert(node.0);
+        } else {
+            self.traced.remove(&node.0);
+        }
+    }
+
+    /// The datagrams recorded since the last call.
+    pub fn take_trace(&mut self) -> Vec<TraceRecord> {
+        core::mem::take(&mut self.trace)
+    }
+
+    /// The outcome of a command issued through the world, once finished.
+    pub fn outcome(&self, request: RequestId) -> Option<&Outcome> {
+        self.outcomes.get(&request.0)
+    }
+
+    /// The engine of `node`, if live.
+    pub fn node(&self, node: NodeIdx) -> Option<&Node> {
+        self.slots
+            .get(node.0 as usize)
+            .and_then(|s| s.node.as_ref())
+    }
+
+    /// Node indices (live or not).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// `true` with no node index.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Live nodes now.
+    pub fn live(&self) -> u64 {
+        self.live
+    }
+
+    /// Whether `node` is malicious.
+    pub fn is_malicious(&self, node: NodeIdx) -> bool {
+        matches!(
+            self.slots.get(node.0 as usize).map(|s| s.role),
+            Some(Role::Malicious(_))
+        )
+    }
+
+    /// The directory of names.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// The peer name of `name`.
+    pub fn name(&self, name: NameIdx) -> &PeerName {
+        &self.directory.names[name.0 as usize].name
+    }
+
+    /// Counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Scenario lookup statistics.
+    pub fn lookup_stats(&self) -> &LookupStats {
+        &self.lookups
+    }
+
+    /// The event hash so far.
+    pub fn event_hash(&self) -> EventHash {
+        self.hash
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WorldConfig {
+        &self.cfg
+    }
+
+    /// The network model (partitions).
+    pub fn net(&self) -> &NetModel {
+        &self.net
+    }
+
+    /// Engine counters summed over stopped incarnations and live nodes.
+    pub fn engine_totals(&self) -> EngineTotals {
+        let mut t = self.engine_totals.clone();
+        for n in self.slots.iter().filter_map(|s| s.node.as_ref()) {
+            t.add(n.stats());
+        }
+        t
+    }
+
+    /// Checks every live node's cache invariants now; returns how many
+    /// nodes broke one (also added to `invariant_violations`).
+    pub fn check_all_invariants(&mut self) -> u64 {
+        let bad = self
+            .slots
+            .iter()
+            .filter_map(|s| s.node.as_ref())
+            .filter(|n| n.cache().check_invariants().is_err())
+            .count() as u64;
+        self.metrics.invariant_violations += bad;
+        bad
+    }
+
+    /// Resolutions still without a terminal event although their deadline
+    /// passed more than `slack` ago (must be 0: every request gets exactly
+    /// one terminal event).
+    pub fn overdue_requests(&self, slack: Duration) -> u64 {
+        let timeout = micros(self.cfg.lookup_timeout).max(1);
+        self.requests
+            .values()
+            .filter(|r| match r {
+                Req::Resolve(rec) => {
+                    rec.issued
+                        .saturating_add(timeout)
+                        .saturating_add(micros(slack))
+                        < self.now
+                }
+                _ => false,
+            })
+            .count() as u64
+    }
+
+    /// Distinct forged records seen so far (scans and results).
+    pub fn forged_accepted(&self) -> u64 {
+        self.forged.len() as u64
+    }
+
+    /// Maintenance cost over the measurement window: (payload bytes,
+    /// datagrams, node-seconds, seconds), if the window closed.
+    pub fn window(&self) -> Option<(u64, u64, f64, f64)> {
+        let (Some(a), Some(b)) = (self.window[0], self.window[1]) else {
+            return None;
+        };
+        Some((
+            b.bytes - a.bytes,
+            b.datagrams - a.datagrams,
+            (b.node_us - a.node_us) as f64 / 1e6,
+            (b.at - a.at) as f64 / 1e6,
+        ))
+    }
+
+    /// Mean `Node::memory_bytes()` and cache entries over live nodes, and
+    /// the world's own bytes per node index.
+    pub fn memory(&self) -> (f64, f64, f64) {
+        let mut engine = 0usize;
+        let mut entries = 0usize;
+        let mut live = 0usize;
+        for n in self.slots.iter().filter_map(|s| s.node.as_ref()) {
+            engine += n.memory_bytes();
+            entries += n.cache().len();
+            live += 1;
+        }
+        let in_flight: usize = self
+            .queue
+            .iter()
+            .map(|q| match &q.ev {
+                Ev::Deliver { bytes, .. } => bytes.capacity(),
+                _ => 0,
+            })
+            .sum();
+        let slots: usize = self
+            .slots
+            .iter()
+            .map(|s| {
+                size_of::<Slot>() - size_of::<Option<Node>>()
+                    + s.registered.capacity() * size_of::<(u32, PnrpId, u64)>()
+                    + s.active.capacity() * 8
+            })
+            .sum();
+        let overhead = slots + self.queue.capacity() * size_of::<Queued>() + in_flight;
+        let n = self.slots.len().max(1) as f64;
+        let live = live.max(1) as f64;
+        (
+            engine as f64 / live,
+            entries as f64 / live,
+            overhead as f64 / n,
+        )
+    }
+
+    /// Scans honest caches for CPAs not signed by the legitimate key,
+    /// remembering each forged record.
+    fn scan_forged(&mut self) {
+        for (i, s) in self.slots.iter().enumerate() {
+            let (Some(node), Role::Honest) = (&s.node, s.role) else {
+                continue;
+            };
+            for e in node.cache().iter() {
+                if let Some(cpa) = &e.cpa {
+                    let legit = self
+                        .directory
+                        .by_p2p(&e.route.id.p2p_id())
+                        .map(|n| n.public);
+                    if legit != Some(*cpa.public_key()) {
+                        self.forged
+                            .insert((i as u32, e.route.id.0, cpa.public_key().0));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scans every honest cache: forged CPAs (remembered for
+    /// [`World::forged_accepted`]), poisoned and stale route entries.
+    pub fn scan(&mut self) -> ScanResult {
+        self.scan_forged();
+        let mut r = ScanResult::default();
+        for s in &self.slots {
+            let (Some(node), Role::Honest) = (&s.node, s.role) else {
+                continue;
+            };
+            for e in node.cache().iter() {
+                r.entries += 1;
+                if let Some(cpa) = &e.cpa {
+                    let legit = self
+                        .directory
+                        .by_p2p(&e.route.id.p2p_id())
+                        .map(|n| n.public);
+                    if legit != Some(*cpa.public_key()) {
+                        r.forged += 1;
+                    }
+                }
+                let holder = e
+                    .route
+                    .addresses
+                    .first()
+                    .and_then(|a| index_of_ip(&IpAddr::V6(*a)))
+                    .and_then(|j| self.slots.get(j as usize));
+                let Some(h) = holder else {
+                    r.stale += 1;
+                    continue;
+                };
+                let holds = h
+                    .node
+                    .as_ref()
+                    .is_some_and(|n| n.local_ids().any(|id| *id == e.route.id));
+                if holds {
+                    continue;
+                }
+                match (h.role, h.node.is_some()) {
+                    (Role::Malicious(_), true) => r.poisoned += 1,
+                    _ => r.stale += 1,
+                }
+            }
+        }
+        r
+    }
+}
