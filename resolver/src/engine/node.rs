@@ -361,6 +361,7 @@ impl Node {
             + self.pending.memory_bytes()
             + self.resolves.len() * 1024
             + self.admissions.len() * 128
+            + self.limiter.memory_bytes()
             + self
                 .transmits
                 .iter()

@@ -116,6 +116,10 @@ impl Node {
             return Err(RegisterError::Limit);
         }
         self.cache.add_local(id);
+        // The cache's levels centre on the first registered ID (digest §3.7).
+        if self.cache.locals().len() == 1 {
+            let _ = self.cache.set_centre(id);
+        }
         self.announce(id);
         Ok(id)
     }
@@ -189,7 +193,25 @@ impl Node {
             });
             self.send(addr, msg, Some(Purpose::Flood { validate }));
         }
-        // Step 4: the newcomer learns who holds it in a leaf set.
+        // The newcomer itself learns that we hold it in a leaf set, so that
+        // its own leaf set fills from the nodes around it.
+        if !self.registrations.contains_key(&x)
+            && let Some(to) = route.endpoints().next().map(|e| e.to_socket_addr())
+            && let Some(&own) = self
+                .registrations
+                .keys()
+                .min_by(|a, b| x.cmp_closeness(a, b))
+        {
+            let msg = Message::Flood(Flood {
+                no_ack: false,
+                validate: x,
+                revoke: None,
+                route_entry: Some(self.own_route_entry(own)),
+                already_flooded: Vec::new(),
+            });
+            self.send(to, msg, Some(Purpose::Flood { validate: x }));
+        }
+        // Step 4: the FLOOD's sender learns who holds it in a leaf set.
         if !route.endpoints().any(|e| e.to_socket_addr() == from)
             && !self.config.local.iter().any(|e| e.to_socket_addr() == from)
             && let Some(&own) = self

@@ -6,7 +6,6 @@
 //! established peers for long.
 
 use core::hash::BuildHasherDefault;
-use core::num::NonZeroUsize;
 use std::collections::hash_map::DefaultHasher;
 use std::net::IpAddr;
 
@@ -34,15 +33,19 @@ pub(super) struct RateLimiter {
 
 impl RateLimiter {
     pub(super) fn new(config: RateConfig) -> Self {
-        let cap = NonZeroUsize::new(config.max_sources).unwrap_or(NonZeroUsize::MIN);
+        // Grows with the sources actually seen (a preallocated table of
+        // `max_sources` would cost ~136 KB per node); bounded in `bucket`.
         Self {
             config,
-            buckets: LruCache::with_hasher(cap, BuildHasherDefault::default()),
+            buckets: LruCache::unbounded_with_hasher(BuildHasherDefault::default()),
         }
     }
 
     fn bucket(&mut self, now: Instant, ip: IpAddr) -> &mut Bucket {
         let c = self.config;
+        if !self.buckets.contains(&ip) && self.buckets.len() >= c.max_sources.max(1) {
+            self.buckets.pop_lru();
+        }
         let b = self.buckets.get_or_insert_mut(ip, || Bucket {
             requests: u64::from(c.request_burst) * 1000,
             solicits: u64::from(c.solicit_burst) * 1000,
@@ -56,6 +59,11 @@ impl RateLimiter {
         b.requests = refill(b.requests, c.requests_per_s, c.request_burst);
         b.solicits = refill(b.solicits, c.solicits_per_s, c.solicit_burst);
         b
+    }
+
+    /// Approximate memory in bytes (entries of the LRU table).
+    pub(super) fn memory_bytes(&self) -> usize {
+        self.buckets.len() * 96
     }
 
     /// Takes one request token from `ip`'s bucket.

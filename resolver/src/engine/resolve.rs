@@ -555,8 +555,18 @@ impl Node {
                     .insert(best, Some(std::sync::Arc::new(cpa)), now.mono);
             }
             Some(Err(_)) => {
+                // A forged answer discredits its sender for the rest of
+                // this resolution, and its entry leaves the cache.
                 self.stats.cpa_rejected += 1;
+                if let Some(ep) = best.endpoints().next() {
+                    s.next_hops.retain(|(h, _)| !h.endpoints().any(|e| e == ep));
+                    s.best_stack.retain(|h| !h.endpoints().any(|e| e == ep));
+                    if s.path.len() < MAX_PATH_ENDPOINTS && !s.path.contains(&ep) {
+                        s.path.push(ep);
+                    }
+                }
                 s.best = s.best_stack.pop();
+                self.cache.remove(&best.id);
             }
             None => {
                 s.best = s.best_stack.pop();
