@@ -371,6 +371,20 @@ impl Node {
 
     // ---- helpers shared by the role files ---------------------------------
 
+    /// Whether some populated cache level has an empty sub-bucket.
+    fn has_balancing_gap(&self) -> bool {
+        let n = self
+            .cache
+            .estimate_cloud_size()
+            .unwrap_or(self.cache.len() as u64)
+            .max(10);
+        self.cache
+            .level_stats()
+            .iter()
+            .take(n.ilog10() as usize)
+            .any(|s| s.buckets.contains(&0))
+    }
+
     pub(super) fn set_state(&mut self, s: CloudState) {
         if self.state != s {
             self.state = s;
@@ -551,14 +565,19 @@ impl Node {
             self.set_state(CloudState::Active);
             self.discovery_backoff = core::time::Duration::from_secs(1);
         }
+        // Per-source buckets refill within seconds: idle ones carry nothing.
+        self.limiter
+            .expire_idle(self.now.mono, core::time::Duration::from_secs(10));
         // Entries whose CPA has expired leave the cache (digest §3.7).
         let _ = self.cache.evict_expired(self.now.wall);
         self.refresh_registrations();
         self.maybe_split_detection();
-        // Cache balancing: now and then resolve a random ID so that the
-        // levels fill from answers (REASON_CACHE_MAINTENANCE).
+        // Cache balancing (REASON_CACHE_MAINTENANCE): every tick while a
+        // populated level has an empty sub-bucket, else now and then
+        // toward a random ID, so that the levels fill from answers.
         if !self.cache.is_empty()
-            && self.rng.next_u32() % 1000 < self.config.maintenance_lookup_permille
+            && (!self.registrations.is_empty() && self.has_balancing_gap()
+                || self.rng.next_u32() % 1000 < self.config.maintenance_lookup_permille)
         {
             self.start_maintenance_resolve();
         }

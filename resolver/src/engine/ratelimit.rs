@@ -61,6 +61,21 @@ impl RateLimiter {
         b
     }
 
+    /// Forgets sources idle for `idle` (their buckets would be full again
+    /// anyway once `burst / rate` has passed), least recently seen first.
+    pub(super) fn expire_idle(&mut self, now: Instant, idle: core::time::Duration) {
+        let horizon = Instant(
+            now.0
+                .saturating_sub(u64::try_from(idle.as_micros()).unwrap_or(u64::MAX)),
+        );
+        while let Some((_, b)) = self.buckets.peek_lru() {
+            if b.last >= horizon {
+                break;
+            }
+            self.buckets.pop_lru();
+        }
+    }
+
     /// Approximate memory in bytes (entries of the LRU table).
     pub(super) fn memory_bytes(&self) -> usize {
         self.buckets.len() * 96
@@ -104,6 +119,15 @@ mod tests {
         // 100 ms later one token is back.
         assert!(l.allow_request(Instant(100_000), ip));
         assert!(!l.allow_request(Instant(100_000), ip));
+    }
+
+    #[test]
+    fn idle_sources_are_forgotten() {
+        let mut l = RateLimiter::new(RateConfig::default());
+        l.allow_request(Instant(0), "10.0.0.1".parse().unwrap());
+        l.allow_request(Instant(8_000_000), "10.0.0.2".parse().unwrap());
+        l.expire_idle(Instant(12_000_000), core::time::Duration::from_secs(10));
+        assert_eq!(l.buckets.len(), 1, "only the source seen 4 s ago is kept");
     }
 
     #[test]

@@ -184,9 +184,44 @@ impl Node {
         self.step(key);
     }
 
+    /// The middle of an empty sub-bucket among the levels a cloud of the
+    /// estimated size populates (digest §3.7: Windows "balances" the cache
+    /// by looking up IDs in the gaps), if there is one.
+    pub(super) fn balancing_target(&mut self) -> Option<PnrpId> {
+        let n = self
+            .cache
+            .estimate_cloud_size()
+            .unwrap_or(self.cache.len() as u64)
+            .max(10);
+        // Levels 1..=floor(log10 n): each holds ~10 entries' worth of nodes.
+        let levels = n.ilog10() as usize;
+        let empty: Vec<(usize, usize)> = self
+            .cache
+            .level_stats()
+            .iter()
+            .take(levels)
+            .flat_map(|s| {
+                s.buckets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c == 0)
+                    .map(move |(b, _)| (s.level, b))
+            })
+            .collect();
+        if empty.is_empty() {
+            return None;
+        }
+        let (level, bucket) = empty[self.rng.next_u32() as usize % empty.len()];
+        self.cache.bucket_midpoint(level, bucket)
+    }
+
     /// A cache-maintenance lookup toward a random ID inside a random cache
     /// level around the centre, so that every level fills.
     pub(super) fn start_maintenance_resolve(&mut self) {
+        if let Some(target) = self.balancing_target() {
+            self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
+            return;
+        }
         let target = match self.registrations.keys().next().copied() {
             Some(centre) => {
                 // Width 2^256 / 10^k for k in 0..4: offset = random >> (3.32 k) bits.
