@@ -121,9 +121,12 @@ fn hosts_line(text: &str) -> Result<usize, String> {
     }
 }
 
-/// Adds `pnrp [NOTFOUND=return]` before `dns`/`resolve` (or at the end).
-/// `None` if it is already there.
-pub(crate) fn enable(text: &str) -> Result<Option<String>, String> {
+/// Rewrites the sources of the single hosts line with `edit` (which returns
+/// `None` for "nothing to do"), keeping the key and any comment.
+fn edit_hosts(
+    text: &str,
+    edit: impl FnOnce(Vec<String>) -> Option<Vec<String>>,
+) -> Result<Option<String>, String> {
     let i = hosts_line(text)?;
     let lines: Vec<&str> = text.lines().collect();
     let (head, sources) = lines[i].split_once(':').unwrap_or((lines[i], ""));
@@ -131,18 +134,9 @@ pub(crate) fn enable(text: &str) -> Result<Option<String>, String> {
         Some((s, c)) => (s, Some(c)),
         None => (sources, None),
     };
-    let mut toks = tokens(sources);
-    if toks
-        .iter()
-        .any(|t| t.split_whitespace().next() == Some("pnrp"))
-    {
+    let Some(toks) = edit(tokens(sources)) else {
         return Ok(None);
-    }
-    let at = toks
-        .iter()
-        .position(|t| matches!(t.split_whitespace().next(), Some("dns" | "resolve")))
-        .unwrap_or(toks.len());
-    toks.insert(at, ENTRY.to_owned());
+    };
     let mut line = format!("{head}: {}", toks.join(" "));
     if let Some(c) = comment {
         line.push_str(" #");
@@ -151,30 +145,33 @@ pub(crate) fn enable(text: &str) -> Result<Option<String>, String> {
     Ok(Some(rebuild(&lines, i, &line, text.ends_with('\n'))))
 }
 
+fn is_pnrp(t: &str) -> bool {
+    t.split_whitespace().next() == Some("pnrp")
+}
+
+/// Adds `pnrp [NOTFOUND=return]` before `dns`/`resolve` (or at the end).
+/// `None` if it is already there.
+pub(crate) fn enable(text: &str) -> Result<Option<String>, String> {
+    edit_hosts(text, |mut toks| {
+        if toks.iter().any(|t| is_pnrp(t)) {
+            return None;
+        }
+        let at = toks
+            .iter()
+            .position(|t| matches!(t.split_whitespace().next(), Some("dns" | "resolve")))
+            .unwrap_or(toks.len());
+        toks.insert(at, ENTRY.to_owned());
+        Some(toks)
+    })
+}
+
 /// Removes `pnrp` and its action from the hosts line. `None` if absent.
 pub(crate) fn disable(text: &str) -> Result<Option<String>, String> {
-    let i = hosts_line(text)?;
-    let lines: Vec<&str> = text.lines().collect();
-    let (head, sources) = lines[i].split_once(':').unwrap_or((lines[i], ""));
-    let (sources, comment) = match sources.split_once('#') {
-        Some((s, c)) => (s, Some(c)),
-        None => (sources, None),
-    };
-    let toks = tokens(sources);
-    let kept: Vec<String> = toks
-        .iter()
-        .filter(|t| t.split_whitespace().next() != Some("pnrp"))
-        .cloned()
-        .collect();
-    if kept.len() == toks.len() {
-        return Ok(None);
-    }
-    let mut line = format!("{head}: {}", kept.join(" "));
-    if let Some(c) = comment {
-        line.push_str(" #");
-        line.push_str(c);
-    }
-    Ok(Some(rebuild(&lines, i, &line, text.ends_with('\n'))))
+    edit_hosts(text, |toks| {
+        let n = toks.len();
+        let kept: Vec<String> = toks.into_iter().filter(|t| !is_pnrp(t)).collect();
+        (kept.len() != n).then_some(kept)
+    })
 }
 
 fn rebuild(lines: &[&str], i: usize, line: &str, newline: bool) -> String {

@@ -317,6 +317,16 @@ impl Service {
         }
     }
 
+    /// The parsed name and the clouds a request addresses.
+    fn name_and_clouds(
+        &self,
+        text: &str,
+        cloud: Option<&str>,
+    ) -> Result<(PeerName, Vec<CloudHandle>), Response> {
+        let name = parse_name(text).map_err(|m| err(ErrorKind::BadInput, m))?;
+        Ok((name, self.clouds_for(cloud)?))
+    }
+
     fn clouds_for(&self, cloud: Option<&str>) -> Result<Vec<CloudHandle>, Response> {
         match cloud {
             None => Ok(self.clouds()),
@@ -540,12 +550,8 @@ impl Service {
         max: usize,
         timeout_ms: u64,
     ) -> Response {
-        let name = match parse_name(text) {
-            Ok(n) => n,
-            Err(m) => return err(ErrorKind::BadInput, m),
-        };
-        let clouds = match self.clouds_for(cloud) {
-            Ok(c) => c,
+        let (name, clouds) = match self.name_and_clouds(text, cloud) {
+            Ok(x) => x,
             Err(r) => return r,
         };
         let max = max.clamp(1, 100);
@@ -712,12 +718,8 @@ impl Service {
     }
 
     async fn unregister(&self, text: &str, cloud: Option<&str>) -> Response {
-        let name = match parse_name(text) {
-            Ok(n) => n,
-            Err(m) => return err(ErrorKind::BadInput, m),
-        };
-        let clouds = match self.clouds_for(cloud) {
-            Ok(c) => c,
+        let (name, clouds) = match self.name_and_clouds(text, cloud) {
+            Ok(x) => x,
             Err(r) => return r,
         };
         let mut removed = 0;

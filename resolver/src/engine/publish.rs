@@ -197,37 +197,35 @@ impl Node {
         // its own leaf set fills from the nodes around it.
         if !self.registrations.contains_key(&x)
             && let Some(to) = route.endpoints().next().map(|e| e.to_socket_addr())
-            && let Some(&own) = self
-                .registrations
-                .keys()
-                .min_by(|a, b| x.cmp_closeness(a, b))
         {
-            let msg = Message::Flood(Flood {
-                no_ack: false,
-                validate: x,
-                revoke: None,
-                route_entry: Some(self.own_route_entry(own)),
-                already_flooded: Vec::new(),
-            });
-            self.send(to, msg, Some(Purpose::Flood { validate: x }));
+            self.flood_own_entry(to, x);
         }
         // Step 4: the FLOOD's sender learns who holds it in a leaf set.
         if !route.endpoints().any(|e| e.to_socket_addr() == from)
             && !self.config.local.iter().any(|e| e.to_socket_addr() == from)
-            && let Some(&own) = self
-                .registrations
-                .keys()
-                .min_by(|a, b| x.cmp_closeness(a, b))
         {
-            let msg = Message::Flood(Flood {
-                no_ack: false,
-                validate: x,
-                revoke: None,
-                route_entry: Some(self.own_route_entry(own)),
-                already_flooded: Vec::new(),
-            });
-            self.send(from, msg, Some(Purpose::Flood { validate: x }));
+            self.flood_own_entry(from, x);
         }
+    }
+
+    /// Sends `to` a FLOOD with the route entry of our registration nearest
+    /// to `x`, addressed to `x`.
+    fn flood_own_entry(&mut self, to: SocketAddr, x: PnrpId) {
+        let Some(&own) = self
+            .registrations
+            .keys()
+            .min_by(|a, b| x.cmp_closeness(a, b))
+        else {
+            return;
+        };
+        let msg = Message::Flood(Flood {
+            no_ack: false,
+            validate: x,
+            revoke: None,
+            route_entry: Some(self.own_route_entry(own)),
+            already_flooded: Vec::new(),
+        });
+        self.send(to, msg, Some(Purpose::Flood { validate: x }));
     }
 
     /// Command::Unregister: revoke every registration of `name` (MS-PNRP
