@@ -267,8 +267,10 @@ unsafe extern "C" {
     fn geteuid() -> u32;
 }
 
-#[test]
-fn getent_and_ping_through_glibc_in_a_private_mount_namespace() {
+/// Whether a root-only glibc test can run here: root, the built module, and
+/// each `(program, version flag, name)` tool. Otherwise it prints why and
+/// returns false, except under `CI=true`, where that is a failure.
+fn runnable(test: &str, tools: &[(&str, &str, &str)]) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { geteuid() } == 0;
     let module = module_path();
@@ -279,21 +281,37 @@ fn getent_and_ping_through_glibc_in_a_private_mount_namespace() {
             "{} not built (cargo build -p nss-pnrp)",
             module.display()
         ))
-    } else if Command::new("unshare").arg("--version").output().is_err() {
-        Some("unshare (util-linux) missing".into())
-    } else if Command::new("ping").arg("-V").output().is_err() {
-        Some("ping (iputils-ping) missing".into())
     } else {
-        None
+        tools
+            .iter()
+            .find(|(p, flag, _)| Command::new(p).arg(flag).output().is_err())
+            .map(|(_, _, name)| format!("{name} missing"))
     };
-    if let Some(why) = missing {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "CI=true but the getent test cannot run: {why}"
-        );
-        println!("skipped: {why}");
+    match missing {
+        None => true,
+        Some(why) => {
+            assert!(
+                std::env::var_os("CI").is_none_or(|v| v != "true"),
+                "CI=true but the {test} test cannot run: {why}"
+            );
+            println!("skipped: {why}");
+            false
+        }
+    }
+}
+
+#[test]
+fn getent_and_ping_through_glibc_in_a_private_mount_namespace() {
+    if !runnable(
+        "getent",
+        &[
+            ("unshare", "--version", "unshare (util-linux)"),
+            ("ping", "-V", "ping (iputils-ping)"),
+        ],
+    ) {
         return;
     }
+    let module = module_path();
     let tmp = tempfile::tempdir().unwrap();
     let d = setup(tmp.path(), 31);
     let out = d.pnrp(&["register", "0.loopy", "--addr", "127.0.0.1"]);
@@ -351,26 +369,13 @@ fn getent_and_ping_through_glibc_in_a_private_mount_namespace() {
 
 #[test]
 fn with_the_daemon_down_pnrp_names_miss_without_leaking_to_dns() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { geteuid() } == 0;
-    let module = module_path();
-    let missing = if !root {
-        Some("not root".to_string())
-    } else if !module.exists() {
-        Some(format!("{} not built", module.display()))
-    } else if Command::new("python3").arg("-V").output().is_err() {
-        Some("python3 missing (the DNS listener)".into())
-    } else {
-        None
-    };
-    if let Some(why) = missing {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "CI=true but the DNS-leak test cannot run: {why}"
-        );
-        println!("skipped: {why}");
+    if !runnable(
+        "DNS-leak",
+        &[("python3", "-V", "python3 (the DNS listener)")],
+    ) {
         return;
     }
+    let module = module_path();
     let tmp = tempfile::tempdir().unwrap();
     let lib = tmp.path().join("lib");
     std::fs::create_dir_all(&lib).unwrap();
