@@ -1,11 +1,27 @@
-//! The DNS ⇄ PNRP translation for `*.pnrp.net` (design §6, the "NSP shim").
+//! The DNS ⇄ PNRP translation for `*.pnrp.net` (design §6, the "NSP shim"):
+//! a small authoritative DNS server for the `pnrp.net` zone that answers
+//! from PNRP resolutions, so any resolver on the host (systemd-resolved,
+//! dnsmasq, unbound, glibc) can route `pnrp.net` to pnrp.
 //!
-//! The shim defines the one small interface it needs, [`PeerLookup`], and
-//! the daemon implements it and serves the shim in-process, so the
+//! The shim defines the one interface it needs, [`PeerLookup`]; the daemon
+//! implements it and serves the shim in-process ([`Stub::start`]), so the
 //! dependency points from `pnrp` (the daemon) to this crate and never back.
-//! The DNS server on hickory-proto (A/AAAA/SRV/TXT, NXDOMAIN with SOA,
-//! REFUSED outside the zone, EDNS0, TCP fallback) arrives with the DNS-stub
-//! issue; this crate fixes the interface it will be written against.
+//!
+//! * [`wire`] — the fast path: a total parser for the one-question queries
+//!   stub resolvers send, and an answer writer that points every owner name
+//!   at the question (so answers keep the query's letter case);
+//! * `dns` — the slow path on hickory-proto for every other shape;
+//! * [`zone`] — which names exist and which records they have;
+//! * [`cache`] — one compact record per host name, kept for its TTL;
+//! * [`server`] — UDP threads, lookup tasks, TCP connections.
+
+pub mod cache;
+mod dns;
+pub mod server;
+pub mod wire;
+pub mod zone;
+
+pub use server::{CacheHandle, Stub, StubConfig, StubStats};
 
 use core::future::Future;
 use core::time::Duration;

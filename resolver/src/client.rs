@@ -287,6 +287,8 @@ impl EmbeddedNode {
             }],
             link_local: false,
             dns_listen: Vec::new(),
+            dns_ttl: Duration::from_secs(10),
+            dns_default: false,
             log: "warn".into(),
             machine_name: None,
         };

@@ -59,6 +59,10 @@ pub struct Flags {
     /// Do not serve the DNS stub
     #[arg(long)]
     pub no_dns: bool,
+    /// TTL of the DNS stub's answers and how long it caches them, seconds
+    /// [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub dns_ttl: Option<u32>,
     /// Log level or filter (error, warn, info, debug, trace, or a tracing
     /// EnvFilter directive) [default: info; RUST_LOG also works]
     #[arg(long, value_name = "LEVEL")]
@@ -83,6 +87,11 @@ pub struct FileConfig {
     pub link_local: Option<bool>,
     /// Log filter.
     pub log: Option<String>,
+    /// DNS stub addresses (flags win).
+    #[serde(default)]
+    pub dns_listen: Vec<SocketAddr>,
+    /// DNS answer TTL in seconds (1..=86400).
+    pub dns_ttl: Option<u32>,
     /// Publish the host name automatically: `"unsecured"` (`0.<hostname>`),
     /// or the label of an identity (secured `<authority>.<hostname>`).
     pub machine_name: Option<String>,
@@ -125,6 +134,11 @@ pub struct DaemonConfig {
     pub link_local: bool,
     /// DNS stub addresses (empty = off).
     pub dns_listen: Vec<SocketAddr>,
+    /// DNS answer TTL (and cache lifetime).
+    pub dns_ttl: std::time::Duration,
+    /// `dns_listen` is the built-in default (a bind failure is then a
+    /// warning, not an error: the node is useful without its stub).
+    pub dns_default: bool,
     /// Log filter.
     pub log: String,
     /// Machine-name publication.
@@ -223,15 +237,27 @@ impl DaemonConfig {
                     .into(),
             ));
         }
+        let dns_default =
+            !flags.no_dns && flags.dns_listen.is_empty() && file.dns_listen.is_empty();
         let dns_listen = if flags.no_dns {
             Vec::new()
-        } else if flags.dns_listen.is_empty() {
+        } else if !flags.dns_listen.is_empty() {
+            flags.dns_listen
+        } else if !file.dns_listen.is_empty() {
+            file.dns_listen.clone()
+        } else {
             vec![
                 SocketAddr::from(([127, 0, 0, 1], 5335)),
                 SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 5335)),
             ]
-        } else {
-            flags.dns_listen
+        };
+        let dns_ttl = match flags.dns_ttl.or(file.dns_ttl).unwrap_or(10) {
+            t @ 1..=86_400 => std::time::Duration::from_secs(u64::from(t)),
+            t => {
+                return Err(DaemonError::Config(format!(
+                    "dns_ttl = {t}: must be 1 to 86400 seconds"
+                )));
+            }
         };
         Ok(Self {
             state_dir,
@@ -239,6 +265,8 @@ impl DaemonConfig {
             clouds,
             link_local: !flags.no_link_local && file.link_local.unwrap_or(true),
             dns_listen,
+            dns_ttl,
+            dns_default,
             log: flags.log.or(file.log).unwrap_or_else(|| "info".into()),
             machine_name: file.machine_name,
         })

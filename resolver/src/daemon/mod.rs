@@ -8,11 +8,13 @@
 //! * `server` — `lookup.sock` (anyone; resolve and status) and
 //!   `control.sock` (owner or root, checked with SO_PEERCRED);
 //! * `service` — what each IPC request does, across clouds;
+//! * `dns` — the DNS stub for `*.pnrp.net` ([`pnrp_nsp`]) served in-process;
 //! * `state` — registrations and bootstrap hints that survive `kill -9`;
 //! * `netif` — the host's addresses.
 
 mod cloud;
 pub mod config;
+mod dns;
 mod netif;
 mod server;
 pub(crate) mod service;
@@ -68,9 +70,18 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         clouds = service.cloud_names().join(","),
         "pnrpd ready"
     );
-    if config.dns_enabled() {
-        warn!("the DNS stub for *.pnrp.net is not part of this build yet; --dns-listen is ignored");
-    }
+    let stub = if config.dns_enabled() {
+        match dns::start(&config, &service) {
+            Ok(stub) => Some(stub),
+            Err(e) if config.dns_default => {
+                warn!(error = %e, "no DNS stub (pass --dns-listen to choose other addresses)");
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
     let server = tokio::spawn(server::serve(listeners, service.clone(), shutdown.clone()));
     // Interface and address changes: rescan every 10 s.
     let rescan = {
@@ -92,6 +103,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     service.save_state();
     let _ = server.await;
     let _ = rescan.await;
+    if let Some(stub) = stub {
+        stub.shutdown();
+    }
     server::remove_sockets(&config.runtime_dir);
     Ok(())
 }

@@ -56,6 +56,8 @@ pub(crate) struct Service {
     /// Verified host answers for the NSS path, kept for their TTL
     /// ([`HOST_TTL_S`]); bounded, and cleared by any (un)registration.
     host_cache: Mutex<HostCache>,
+    /// The DNS stub's answer cache, once the stub runs.
+    dns_cache: std::sync::OnceLock<pnrp_nsp::CacheHandle>,
 }
 
 /// (lowercased host name, family) → (expiry, encoded answer frame).
@@ -194,6 +196,7 @@ impl Service {
             state: Mutex::new(state),
             started: tokio::time::Instant::now(),
             host_cache: Mutex::new(std::collections::BTreeMap::new()),
+            dns_cache: std::sync::OnceLock::new(),
         };
         service.open_link_clouds();
         if service.clouds().is_empty() {
@@ -375,6 +378,7 @@ impl Service {
                 };
                 let r = self.register(&saved).await;
                 self.lock_host_cache().clear();
+                self.clear_dns_cache();
                 if matches!(r, Response::Registered { .. }) {
                     self.lock_state().add(saved);
                     self.save_state();
@@ -383,6 +387,7 @@ impl Service {
             }
             Request::Unregister { name, cloud } => {
                 self.lock_host_cache().clear();
+                self.clear_dns_cache();
                 self.unregister(&name, cloud.as_deref()).await
             }
             Request::Clouds => Response::Clouds {
@@ -476,6 +481,68 @@ impl Service {
             }
         }
         frame
+    }
+
+    /// Lets (un)registrations clear the DNS stub's cache.
+    pub(crate) fn attach_dns_cache(&self, handle: pnrp_nsp::CacheHandle) {
+        let _ = self.dns_cache.set(handle);
+    }
+
+    fn clear_dns_cache(&self) {
+        if let Some(h) = self.dns_cache.get() {
+            h.clear();
+        }
+    }
+
+    /// The DNS stub's lookup (design §6): every registration of `host` in
+    /// every cloud, within `budget`.
+    pub(crate) async fn lookup_dns(
+        &self,
+        host: &str,
+        budget: Duration,
+    ) -> Result<pnrp_nsp::LookupAnswer, pnrp_nsp::LookupError> {
+        use pnrp_nsp::{LookupEndpoint, LookupError};
+        let name = host::from_host(host).map_err(|_| LookupError::Invalid)?;
+        let answers = Self::resolve_in(self.clouds(), &name, 10, budget).await;
+        let mut answer = pnrp_nsp::LookupAnswer {
+            ttl: Duration::from_secs(u64::from(HOST_TTL_S)),
+            ..Default::default()
+        };
+        let mut found = false;
+        let mut timed_out = false;
+        for (_, r) in answers {
+            match r {
+                Ok(list) => {
+                    for f in list {
+                        found = true;
+                        let c = f.cpa.content();
+                        for e in &c.endpoints {
+                            let sa = e.socket_addr();
+                            answer.endpoints.push(LookupEndpoint {
+                                addr: sa.ip(),
+                                port: sa.port(),
+                                protocol: e.protocol,
+                            });
+                        }
+                        if let Some(comment) = c.comment.as_ref().filter(|t| !t.is_empty()) {
+                            answer.comments.push(comment.clone());
+                        }
+                        if let Some(PayloadData::Text(t)) = f.payload.as_ref().map(|p| p.data()) {
+                            answer.texts.push(t.clone());
+                        }
+                    }
+                }
+                Err(ResolveError::Timeout) => timed_out = true,
+                Err(_) => {}
+            }
+        }
+        if found {
+            Ok(answer)
+        } else if timed_out {
+            Err(LookupError::Timeout)
+        } else {
+            Err(LookupError::NotFound)
+        }
     }
 
     fn lock_host_cache(&self) -> std::sync::MutexGuard<'_, HostCache> {

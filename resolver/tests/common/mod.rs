@@ -18,6 +18,8 @@ pub struct Daemon {
     pub listen: String,
     pub seeds: Vec<String>,
     pub extra: Vec<String>,
+    /// The DNS stub's address (`--dns-listen`), or `None` for `--no-dns`.
+    pub dns: Option<String>,
 }
 
 /// A free UDP port on `ip` (bind :0, read it back, release it).
@@ -30,18 +32,37 @@ pub fn free_port(ip: &str) -> u16 {
 
 impl Daemon {
     pub fn start(dir: &Path, n: usize, seeds: &[String]) -> Self {
+        let mut d = Self::new(dir, n, seeds);
+        d.spawn();
+        d
+    }
+
+    /// Like [`Daemon::start`], with the DNS stub on a free port of the
+    /// daemon's own address.
+    pub fn start_with_dns(dir: &Path, n: usize, seeds: &[String]) -> Self {
+        let mut d = Self::new(dir, n, seeds);
+        let ip = d
+            .listen
+            .rsplit_once(':')
+            .map(|(ip, _)| ip.to_owned())
+            .unwrap();
+        d.dns = Some(format!("{ip}:{}", free_port(&ip)));
+        d.spawn();
+        d
+    }
+
+    fn new(dir: &Path, n: usize, seeds: &[String]) -> Self {
         let ip = format!("127.0.0.{}", 10 + n);
         let listen = format!("{ip}:{}", free_port(&ip));
-        let mut d = Self {
+        Self {
             child: None,
             state: dir.join(format!("state{n}")),
             runtime: dir.join(format!("run{n}")),
             listen,
             seeds: seeds.to_vec(),
             extra: Vec::new(),
-        };
-        d.spawn();
-        d
+            dns: None,
+        }
     }
 
     pub fn spawn(&mut self) {
@@ -51,7 +72,6 @@ impl Daemon {
             "lab",
             "--listen",
             &self.listen,
-            "--no-dns",
             "--no-link-local",
         ])
         .arg("--state-dir")
@@ -65,6 +85,10 @@ impl Daemon {
         for s in &self.seeds {
             cmd.args(["--seed", s]);
         }
+        match &self.dns {
+            Some(addr) => cmd.args(["--dns-listen", addr]),
+            None => cmd.arg("--no-dns"),
+        };
         cmd.args(&self.extra);
         self.child = Some(cmd.spawn().expect("pnrpd starts"));
         // Ready when the control socket answers `status`.

@@ -1,0 +1,306 @@
+//! The answer cache: one compact record per host name, kept for its TTL.
+//!
+//! A record is one heap block (`Box<[u8]>`) holding the lowercase host name
+//! (the key), the expiry and the answer data the stub needs to write A,
+//! AAAA, SRV and TXT records; the table is a `hashbrown::HashTable` of those
+//! boxes with a per-process random hasher. With a typical name this is
+//! about 70 bytes per name in all (the budget is 96), against
+//! several hundred for a `HashMap<String, LookupAnswer>`.
+//!
+//! Layout of a record (all integers big-endian):
+//!
+//! | bytes | field |
+//! | --- | --- |
+//! | 1 + n | key length, key (lowercase dotted host name, no trailing dot) |
+//! | 4 | expiry, seconds on the stub's clock |
+//! | 1 | 0 = found, 1 = not found |
+//! | 1 + 4·k | IPv4 addresses |
+//! | 1 + 16·k | IPv6 addresses |
+//! | 1 + 3·k | service ports: port, protocol (6 or 17) |
+//! | 1 + Σ(2 + len) | texts (comments and text payloads) |
+
+use core::hash::BuildHasher as _;
+use std::collections::hash_map::RandomState;
+use std::net::IpAddr;
+
+use crate::LookupAnswer;
+
+/// A read-only view of one record.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    bytes: &'a [u8],
+    body: usize,
+}
+
+impl<'a> Record<'a> {
+    /// Views an encoded record (see [`encode`]).
+    pub fn view(bytes: &'a [u8]) -> Self {
+        let body = 1 + usize::from(bytes.first().copied().unwrap_or(0));
+        Self { bytes, body }
+    }
+
+    /// The host name this record answers.
+    pub fn key(&self) -> &'a [u8] {
+        self.bytes.get(1..self.body).unwrap_or_default()
+    }
+
+    /// Expiry on the stub's clock.
+    pub fn expires(&self) -> u32 {
+        self.bytes
+            .get(self.body..self.body + 4)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Whether the name was found.
+    pub fn found(&self) -> bool {
+        self.bytes.get(self.body + 4) == Some(&0)
+    }
+
+    fn section(&self, index: usize) -> (usize, &'a [u8]) {
+        // Walks the count-prefixed sections up to `index`.
+        let mut at = self.body + 5;
+        for i in 0..=index {
+            let n = usize::from(self.bytes.get(at).copied().unwrap_or(0));
+            let len = match i {
+                0 => 4 * n,
+                1 => 16 * n,
+                2 => 3 * n,
+                _ => {
+                    let mut end = at + 1;
+                    for _ in 0..n {
+                        let l = self
+                            .bytes
+                            .get(end..end + 2)
+                            .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+                        end += 2 + l;
+                    }
+                    end - at - 1
+                }
+            };
+            if i == index {
+                let data = self.bytes.get(at + 1..at + 1 + len).unwrap_or_default();
+                return (n, data);
+            }
+            at += 1 + len;
+        }
+        (0, &[])
+    }
+
+    /// IPv4 addresses.
+    pub fn v4(&self) -> impl Iterator<Item = &'a [u8]> {
+        self.section(0).1.chunks_exact(4)
+    }
+
+    /// IPv6 addresses.
+    pub fn v6(&self) -> impl Iterator<Item = &'a [u8]> {
+        self.section(1).1.chunks_exact(16)
+    }
+
+    /// Registered (port, protocol) pairs.
+    pub fn services(&self) -> impl Iterator<Item = (u16, u8)> + 'a {
+        self.section(2)
+            .1
+            .chunks_exact(3)
+            .map(|c| (u16::from_be_bytes([c[0], c[1]]), c[2]))
+    }
+
+    /// Texts for TXT records.
+    pub fn texts(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (n, mut rest) = self.section(3);
+        (0..n).map_while(move |_| {
+            let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+            let text = rest.get(2..2 + len)?;
+            rest = &rest[2 + len..];
+            Some(text)
+        })
+    }
+}
+
+/// Encodes a record for `key` (lowercase host name, at most 255 bytes).
+pub fn encode(key: &str, expires: u32, answer: Option<&LookupAnswer>) -> Box<[u8]> {
+    let key = &key.as_bytes()[..key.len().min(255)];
+    let mut b = Vec::with_capacity(key.len() + 12);
+    b.push(key.len() as u8);
+    b.extend_from_slice(key);
+    b.extend_from_slice(&expires.to_be_bytes());
+    b.push(u8::from(answer.is_none()));
+    let empty = LookupAnswer::default();
+    let a = answer.unwrap_or(&empty);
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    let mut services: Vec<(u16, u8)> = Vec::new();
+    for e in &a.endpoints {
+        match e.addr {
+            IpAddr::V4(x) if !v4.contains(&x) => v4.push(x),
+            IpAddr::V6(x) if !v6.contains(&x) => v6.push(x),
+            _ => {}
+        }
+        let proto = u8::try_from(e.protocol).unwrap_or(0);
+        if e.port != 0 && matches!(proto, 6 | 17) && !services.contains(&(e.port, proto)) {
+            services.push((e.port, proto));
+        }
+    }
+    v4.truncate(255);
+    v6.truncate(255);
+    services.truncate(255);
+    b.push(v4.len() as u8);
+    v4.iter().for_each(|x| b.extend_from_slice(&x.octets()));
+    b.push(v6.len() as u8);
+    v6.iter().for_each(|x| b.extend_from_slice(&x.octets()));
+    b.push(services.len() as u8);
+    for (port, proto) in services {
+        b.extend_from_slice(&port.to_be_bytes());
+        b.push(proto);
+    }
+    let texts: Vec<&[u8]> = a
+        .comments
+        .iter()
+        .chain(&a.texts)
+        .map(|t| &t.as_bytes()[..t.len().min(usize::from(u16::MAX))])
+        .filter(|t| !t.is_empty())
+        .take(255)
+        .collect();
+    b.push(texts.len() as u8);
+    for t in texts {
+        b.extend_from_slice(&(t.len() as u16).to_be_bytes());
+        b.extend_from_slice(t);
+    }
+    b.into_boxed_slice()
+}
+
+/// Bounded map from host name to [`Record`].
+#[derive(Debug)]
+pub struct AnswerCache {
+    table: hashbrown::HashTable<Box<[u8]>>,
+    hasher: RandomState,
+    capacity: usize,
+}
+
+impl AnswerCache {
+    /// An empty cache that holds at most `capacity` names.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            table: hashbrown::HashTable::new(),
+            hasher: RandomState::new(),
+            capacity,
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The live record for `key` at time `now`.
+    pub fn get(&self, key: &str, now: u32) -> Option<Record<'_>> {
+        let key = key.as_bytes();
+        self.table
+            .find(self.hash(key), |e| Record::view(e).key() == key)
+            .map(|e| Record::view(e))
+            .filter(|r| r.expires() > now)
+    }
+
+    /// Stores `record`, replacing the one for the same name. When the
+    /// cache is full, expired records are dropped first; if it is still
+    /// full the record is not kept (the answer is still sent).
+    pub fn insert(&mut self, record: Box<[u8]>, now: u32) -> bool {
+        let key = Record::view(&record).key().to_vec();
+        let hash = self.hash(&key);
+        if let Some(e) = self.table.find_mut(hash, |e| Record::view(e).key() == key) {
+            *e = record;
+            return true;
+        }
+        if self.table.len() >= self.capacity {
+            self.table.retain(|e| Record::view(e).expires() > now);
+            if self.table.len() >= self.capacity {
+                return false;
+            }
+        }
+        let hasher = &self.hasher;
+        self.table
+            .insert_unique(hash, record, |e| hasher.hash_one(Record::view(e).key()));
+        true
+    }
+
+    /// Forgets every record (a registration changed).
+    pub fn clear(&mut self) {
+        self.table.clear();
+    }
+
+    /// Names held (live or expired).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no name is held.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LookupEndpoint;
+    use core::time::Duration;
+
+    fn answer() -> LookupAnswer {
+        LookupAnswer {
+            endpoints: vec![
+                LookupEndpoint {
+                    addr: "192.0.2.1".parse().unwrap(),
+                    port: 80,
+                    protocol: 6,
+                },
+                LookupEndpoint {
+                    addr: "2001:db8::1".parse().unwrap(),
+                    port: 53,
+                    protocol: 17,
+                },
+                LookupEndpoint {
+                    addr: "192.0.2.1".parse().unwrap(),
+                    port: 80,
+                    protocol: 6,
+                },
+            ],
+            comments: vec!["hello".into()],
+            texts: vec![String::new(), "payload".into()],
+            ttl: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn record_round_trips() {
+        let b = encode("host.pnrp.net", 42, Some(&answer()));
+        let r = Record::view(&b);
+        assert_eq!(r.key(), b"host.pnrp.net");
+        assert_eq!(r.expires(), 42);
+        assert!(r.found());
+        assert_eq!(r.v4().collect::<Vec<_>>(), vec![&[192, 0, 2, 1][..]]);
+        assert_eq!(r.v6().count(), 1);
+        assert_eq!(r.services().collect::<Vec<_>>(), vec![(80, 6), (53, 17)]);
+        assert_eq!(
+            r.texts().collect::<Vec<_>>(),
+            vec![&b"hello"[..], &b"payload"[..]]
+        );
+        let b = encode("gone.pnrp.net", 7, None);
+        let r = Record::view(&b);
+        assert!(!r.found());
+        assert_eq!(r.v4().count() + r.texts().count(), 0);
+    }
+
+    #[test]
+    fn cache_expires_replaces_and_bounds() {
+        let mut c = AnswerCache::new(2);
+        assert!(c.insert(encode("a.pnrp.net", 10, None), 0));
+        assert!(c.get("a.pnrp.net", 9).is_some());
+        assert!(c.get("a.pnrp.net", 10).is_none());
+        assert!(c.insert(encode("a.pnrp.net", 20, Some(&answer())), 0));
+        assert!(c.get("a.pnrp.net", 15).unwrap().found());
+        assert!(c.insert(encode("b.pnrp.net", 30, None), 0));
+        assert!(!c.insert(encode("c.pnrp.net", 30, None), 5), "full");
+        assert!(c.insert(encode("c.pnrp.net", 30, None), 25), "a expired");
+        assert_eq!(c.len(), 2);
+        c.clear();
+        assert!(c.is_empty());
+    }
+}
