@@ -47,7 +47,8 @@ pub struct LookupAnswer {
     pub comments: Vec<String>,
     /// Text extended payloads, for TXT.
     pub texts: Vec<String>,
-    /// How long the answer may be cached.
+    /// How long the answer may be cached, at most; zero leaves it to the
+    /// stub's configured TTL.
     pub ttl: Duration,
 }
 

@@ -7,11 +7,14 @@
 //! entry point runs before any I/O: names outside `pnrp.net` are answered
 //! `NSS_STATUS_UNAVAIL` without a single system call. The entry points
 //! (`_nss_pnrp_gethostbyname{4,3,2,}_r`) are in [`nss`]; the binary host
-//! lookup they send to `pnrpd` is in [`frame`]. Only the four entry points
-//! are exported (`nss_pnrp.map`); the soname is `libnss_pnrp.so.2`.
+//! lookup they send to `pnrpd` is in [`frame`]; the shared host table they
+//! read first, without waking the daemon, is in [`table`]. Only the four
+//! entry points are exported (`nss_pnrp.map`); the soname is
+//! `libnss_pnrp.so.2`.
 
 pub mod frame;
 pub mod nss;
+pub mod table;
 
 /// The zone this module answers for.
 pub const ZONE: &[u8] = b"pnrp.net";

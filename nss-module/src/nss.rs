@@ -8,6 +8,9 @@
 //! * in-zone misses, timeouts and an unreachable daemon → `NSS_STATUS_NOTFOUND`
 //!   (never UNAVAIL: a `*.pnrp.net` query must not fall through to DNS);
 //! * a buffer too small → `NSS_STATUS_TRYAGAIN` with `ERANGE`, nothing written;
+//! * first the daemon's host table (`hosts.table` beside the socket: open,
+//!   one `pread`, close; [`crate::table`]); anything but a live, intact slot
+//!   for the name sends the lookup on to the daemon;
 //! * one connection, one request, one answer, within a budget (default 2 s,
 //!   `PNRP_NSS_TIMEOUT_MS`); the remainder of the budget is sent to the
 //!   daemon;
@@ -100,8 +103,39 @@ pub fn budget() -> Duration {
         .map_or(DEFAULT_BUDGET, Duration::from_millis)
 }
 
-/// Asks the daemon at `socket` about `name`. Every failure is a miss.
+/// Looks `name` up: first in the daemon's host table next to `socket`
+/// ([`crate::table`]; no daemon wake-up), then by asking the daemon at
+/// `socket`. Every failure is a miss.
 pub fn query(socket: &str, name: &[u8], family: Family, budget: Duration) -> Outcome {
+    if !crate::is_in_zone(name) {
+        return Outcome::NotOurs;
+    }
+    match from_table(socket, name, family) {
+        Some(addrs) => Outcome::Found(addrs),
+        None => query_daemon(socket, name, family, budget),
+    }
+}
+
+/// The answer in the host table beside `socket`, if there is a live one.
+fn from_table(socket: &str, name: &[u8], family: Family) -> Option<Vec<Addr>> {
+    let mut buf = [0u8; crate::table::MAX_PATH];
+    let path = crate::table::path_for_socket(socket, &mut buf)?;
+    crate::table::lookup_file(path, name, family)
+}
+
+/// What the entry points run: [`query`] with the socket and budget from
+/// the environment, the budget read only when the table cannot answer.
+fn lookup(name: &[u8], family: Family) -> Outcome {
+    let socket = socket_path();
+    match from_table(&socket, name, family) {
+        Some(addrs) => Outcome::Found(addrs),
+        None => query_daemon(&socket, name, family, budget()),
+    }
+}
+
+/// Asks the daemon at `socket` about `name` (the table is not consulted).
+/// Every failure is a miss.
+pub fn query_daemon(socket: &str, name: &[u8], family: Family, budget: Duration) -> Outcome {
     if !crate::is_in_zone(name) {
         return Outcome::NotOurs;
     }
@@ -246,7 +280,7 @@ pub unsafe extern "C" fn _nss_pnrp_gethostbyname4_r(
     ttlp: *mut i32,
 ) -> c_int {
     guarded(name, errnop, h_errnop, |name| {
-        let Outcome::Found(addrs) = query(&socket_path(), name, Family::Any, budget()) else {
+        let Outcome::Found(addrs) = lookup(name, Family::Any) else {
             return miss(errnop, h_errnop);
         };
         // Layout: name\0, pad, tuples.
@@ -343,7 +377,7 @@ pub unsafe extern "C" fn _nss_pnrp_gethostbyname3_r(
         } else {
             Family::V6
         };
-        let Outcome::Found(addrs) = query(&socket_path(), name, family, budget()) else {
+        let Outcome::Found(addrs) = lookup(name, family) else {
             return miss(errnop, h_errnop);
         };
         let raw: Vec<Vec<u8>> = addrs

@@ -289,6 +289,7 @@ impl EmbeddedNode {
             dns_listen: Vec::new(),
             dns_ttl: Duration::from_secs(10),
             dns_default: false,
+            max_registrations: crate::engine::Config::default().max_registrations,
             log: "warn".into(),
             machine_name: None,
         };

@@ -12,15 +12,17 @@ mod common;
 
 use core::ffi::{c_char, c_int};
 use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, resolve_until};
+use nss_pnrp::frame::{Addr, Family};
 use nss_pnrp::nss::{
     _nss_pnrp_gethostbyname_r, _nss_pnrp_gethostbyname2_r, _nss_pnrp_gethostbyname3_r,
     _nss_pnrp_gethostbyname4_r, GaihAddrtuple, NSS_STATUS_NOTFOUND, NSS_STATUS_SUCCESS,
-    NSS_STATUS_TRYAGAIN, NSS_STATUS_UNAVAIL, query,
+    NSS_STATUS_TRYAGAIN, NSS_STATUS_UNAVAIL, Outcome, query, query_daemon,
 };
 
 fn setup(dir: &std::path::Path, n: usize) -> Daemon {
@@ -231,10 +233,10 @@ fn entry_points_answer_from_a_running_daemon() {
         query(
             gone.to_str().unwrap(),
             b"myhost.pnrp.net",
-            nss_pnrp::frame::Family::Any,
+            Family::Any,
             Duration::from_secs(1)
         ),
-        nss_pnrp::nss::Outcome::Miss
+        Outcome::Miss
     );
     // SAFETY: as above.
     unsafe { std::env::set_var("PNRP_LOOKUP_SOCKET", &gone) };
@@ -251,6 +253,192 @@ fn entry_points_answer_from_a_running_daemon() {
         )
     };
     assert_eq!(st, NSS_STATUS_NOTFOUND);
+}
+
+/// The daemon's pid, from `pnrp status`.
+fn daemon_pid(d: &Daemon) -> i32 {
+    let out = d.pnrp(&["--json", "status"]);
+    let v = common::json(&out);
+    let pid = v.get("pid").or_else(|| v["status"].get("pid"));
+    i32::try_from(pid.and_then(serde_json::Value::as_u64).expect("status pid")).expect("pid")
+}
+
+/// Holds the daemon stopped (SIGSTOP) until dropped (SIGCONT): its sockets
+/// still accept, but nothing answers.
+struct Stopped(i32);
+
+impl Stopped {
+    fn new(pid: i32) -> Self {
+        // SAFETY: plain kill(2) on the daemon this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        Self(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+fn found(o: &Outcome) -> Vec<String> {
+    let Outcome::Found(addrs) = o else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = addrs
+        .iter()
+        .map(|a| match a {
+            Addr::V4(b) => std::net::Ipv4Addr::from(*b).to_string(),
+            Addr::V6(b) => std::net::Ipv6Addr::from(*b).to_string(),
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The host table (`hosts.table`): a name the module has looked up once is
+/// answered from the table while the daemon cannot answer at all (stopped),
+/// in every family; an unregistration voids it.
+#[test]
+fn the_table_answers_while_the_daemon_is_stopped_until_unregistered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = setup(tmp.path(), 32);
+    let socket = d.runtime.join("lookup.sock");
+    let socket = socket.to_str().unwrap();
+    let table = d.runtime.join(nss_pnrp::table::FILE_NAME);
+    let mode = std::fs::metadata(&table).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "readable by every process");
+    let short = Duration::from_millis(300);
+    let all = vec!["10.1.2.3", "10.1.2.4", "2001:db8::5"];
+    // Through the daemon, which publishes the answer.
+    assert_eq!(
+        found(&query(socket, b"MyHost.pnrp.net", Family::Any, short)),
+        all
+    );
+    let pid = daemon_pid(&d);
+    {
+        let _stopped = Stopped::new(pid);
+        assert_eq!(
+            found(&query(socket, b"myhost.PNRP.net.", Family::Any, short)),
+            all
+        );
+        assert_eq!(
+            found(&query(socket, b"myhost.pnrp.net", Family::V4, short)),
+            vec!["10.1.2.3", "10.1.2.4"]
+        );
+        assert_eq!(
+            found(&query(socket, b"myhost.pnrp.net", Family::V6, short)),
+            vec!["2001:db8::5"]
+        );
+        // Never asked before: not in the table, and the daemon is silent.
+        assert_eq!(
+            query(socket, b"nothere.pnrp.net", Family::Any, short),
+            Outcome::Miss
+        );
+        // The same lookup without the table: the daemon cannot answer.
+        assert_eq!(
+            query_daemon(socket, b"myhost.pnrp.net", Family::Any, short),
+            Outcome::Miss
+        );
+    }
+    let out = d.pnrp(&["unregister", "0.myhost"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    {
+        let _stopped = Stopped::new(pid);
+        assert_eq!(
+            query(socket, b"myhost.pnrp.net", Family::Any, short),
+            Outcome::Miss,
+            "unregistering voids the published answer"
+        );
+    }
+}
+
+/// A table that is garbage is never trusted (the daemon answers instead),
+/// and a stopped daemon removes its table.
+#[test]
+fn a_garbage_table_falls_back_to_the_daemon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = setup(tmp.path(), 33);
+    let socket = d.runtime.join("lookup.sock");
+    let socket = socket.to_str().unwrap();
+    let table = d.runtime.join(nss_pnrp::table::FILE_NAME);
+    let short = Duration::from_millis(300);
+    let all = vec!["10.1.2.3", "10.1.2.4", "2001:db8::5"];
+    assert_eq!(
+        found(&query(socket, b"myhost.pnrp.net", Family::Any, short)),
+        all
+    );
+    // Same file, new contents: what a reader would see of a corrupted table.
+    let garbage: Vec<u8> = (0..600_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&table, &garbage).unwrap();
+    {
+        let _stopped = Stopped::new(daemon_pid(&d));
+        assert_eq!(
+            query(socket, b"myhost.pnrp.net", Family::Any, short),
+            Outcome::Miss,
+            "a garbage table answers nothing"
+        );
+    }
+    // The daemon answers (and publishes the answer again).
+    assert_eq!(
+        found(&query(socket, b"myhost.pnrp.net", Family::Any, short)),
+        all
+    );
+    std::fs::write(&table, b"PNRPHTAB").unwrap();
+    assert_eq!(
+        found(&query(socket, b"myhost.pnrp.net", Family::Any, short)),
+        all
+    );
+    d.terminate();
+    assert!(!table.exists(), "a stopped daemon leaves no table behind");
+}
+
+/// A slot past its expiry is ignored; a live one beside it answers (a
+/// table written here, with no daemon at all).
+#[test]
+fn an_expired_slot_is_ignored() {
+    use nss_pnrp::table::{
+        FILE_LEN, HEADER_LEN, SLOT_SIZE, Slot, bucket_of, bucket_offset, header, now_ns,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut img = vec![0u8; usize::try_from(FILE_LEN).unwrap()];
+    img[..HEADER_LEN].copy_from_slice(&header());
+    let now = now_ns();
+    for (name, expires) in [
+        (&b"old.pnrp.net"[..], now - 1),
+        (b"live.pnrp.net", now + 10_000_000_000),
+    ] {
+        let s = Slot {
+            expires_ns: expires,
+            family: Family::Any,
+            name,
+            addrs: vec![Addr::V4([10, 7, 7, 7])],
+        };
+        let at = usize::try_from(bucket_offset(bucket_of(name))).unwrap();
+        // The second way if both names share a bucket.
+        let at = at + if img[at] != 0 { SLOT_SIZE } else { 0 };
+        img[at..at + SLOT_SIZE].copy_from_slice(&s.encode().unwrap());
+    }
+    std::fs::write(tmp.path().join(nss_pnrp::table::FILE_NAME), &img).unwrap();
+    // No daemon behind this socket path: only the table can answer.
+    let socket = tmp.path().join("lookup.sock");
+    let socket = socket.to_str().unwrap();
+    let budget = Duration::from_millis(300);
+    assert_eq!(
+        found(&query(socket, b"live.pnrp.net", Family::Any, budget)),
+        vec!["10.7.7.7"]
+    );
+    assert_eq!(
+        query(socket, b"old.pnrp.net", Family::Any, budget),
+        Outcome::Miss
+    );
 }
 
 fn module_path() -> PathBuf {
@@ -394,6 +582,7 @@ fn with_the_daemon_down_pnrp_names_miss_without_leaking_to_dns() {
         "import socket,sys,time\n\
          s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
          s.bind(('127.0.0.1',53)); s.settimeout(0.2)\n\
+         open(sys.argv[2],'w').close()\n\
          n=0; end=time.time()+float(sys.argv[1])\n\
          while time.time()<end:\n\
          \x20   try:\n\
@@ -410,9 +599,10 @@ fn with_the_daemon_down_pnrp_names_miss_without_leaking_to_dns() {
          mount --bind {resolv} /etc/resolv.conf || exit 99
          ip link set lo up
          export PNRP_LOOKUP_SOCKET={gone} LD_LIBRARY_PATH={lib}
-         python3 {listener} 2.5 > {tmp}/in-zone & sleep 0.5
+         ready() {{ for i in $(seq 100); do [ -e $1 ] && return; sleep 0.05; done; }}
+         python3 {listener} 2.5 {tmp}/ready1 > {tmp}/in-zone & ready {tmp}/ready1
          getent hosts myhost.pnrp.net; echo \"rc=$?\"; wait
-         python3 {listener} 2.5 > {tmp}/control & sleep 0.5
+         python3 {listener} 2.5 {tmp}/ready2 > {tmp}/control & ready {tmp}/ready2
          getent hosts control.example.com; wait
          echo in-zone $(cat {tmp}/in-zone); echo control $(cat {tmp}/control)",
         conf = conf.display(),

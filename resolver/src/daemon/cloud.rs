@@ -163,12 +163,17 @@ fn for_socket(to: SocketAddr, v6_socket: bool, link: Option<u32>) -> SocketAddr 
 
 /// Opens a cloud: binds, builds the node, spawns its task. `link` is the
 /// interface index of a link-local cloud, which also runs SSDP discovery.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per kind of cloud; a struct would only rename them"
+)]
 pub(crate) fn open(
     name: &str,
     listen: SocketAddr,
     local: Vec<Endpoint>,
     seeds: Vec<SocketAddr>,
     link: Option<u32>,
+    max_registrations: usize,
     clock: Clock,
     shutdown: watch::Receiver<bool>,
 ) -> Result<CloudHandle, DaemonError> {
@@ -184,6 +189,7 @@ pub(crate) fn open(
     let config = Config {
         local: local.clone(),
         seeds,
+        max_registrations,
         ..Config::default()
     };
     let mut seed = [0u8; 32];
@@ -284,6 +290,10 @@ async fn drive(
     let mut out = Vec::with_capacity(2048);
     let mut waiters: BTreeMap<RequestId, Waiter> = BTreeMap::new();
     let mut next_request = 0u64;
+    // tokio's `try_send_to` fails with WouldBlock until the reactor has seen
+    // the new socket writable once, which would drop the node's first
+    // datagram (its SOLICIT to a seed) and delay joining by a retransmission.
+    let _ = socket.writable().await;
     loop {
         // Drain outputs (call contract: transmits, events, then deadline).
         while let Some(to) = node.poll_transmit(&mut out) {

@@ -92,6 +92,8 @@ pub struct FileConfig {
     pub dns_listen: Vec<SocketAddr>,
     /// DNS answer TTL in seconds (1..=86400).
     pub dns_ttl: Option<u32>,
+    /// Names this node may publish per named cloud (default 64).
+    pub max_registrations: Option<usize>,
     /// Publish the host name automatically: `"unsecured"` (`0.<hostname>`),
     /// or the label of an identity (secured `<authority>.<hostname>`).
     pub machine_name: Option<String>,
@@ -136,6 +138,8 @@ pub struct DaemonConfig {
     pub dns_listen: Vec<SocketAddr>,
     /// DNS answer TTL (and cache lifetime).
     pub dns_ttl: std::time::Duration,
+    /// Names this node may publish in each named cloud.
+    pub max_registrations: usize,
     /// `dns_listen` is the built-in default (a bind failure is then a
     /// warning, not an error: the node is useful without its stub).
     pub dns_default: bool,
@@ -267,6 +271,15 @@ impl DaemonConfig {
             dns_listen,
             dns_ttl,
             dns_default,
+            max_registrations: match file.max_registrations {
+                None => crate::engine::Config::default().max_registrations,
+                Some(n @ 1..=1_000_000) => n,
+                Some(n) => {
+                    return Err(DaemonError::Config(format!(
+                        "max_registrations = {n}: must be 1 to 1000000"
+                    )));
+                }
+            },
             log: flags.log.or(file.log).unwrap_or_else(|| "info".into()),
             machine_name: file.machine_name,
         })

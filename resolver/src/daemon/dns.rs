@@ -10,6 +10,9 @@ use tracing::info;
 use super::service::Service;
 use super::{DaemonConfig, DaemonError};
 
+/// Longest time an NXDOMAIN/NODATA answer is kept (and its SOA minimum).
+const NEGATIVE_TTL: Duration = Duration::from_secs(10);
+
 /// The daemon side of [`pnrp_nsp::PeerLookup`]. Holds the service weakly so
 /// the stub's cache handle inside the service does not keep it alive.
 struct Lookup(Weak<Service>);
@@ -52,7 +55,10 @@ pub(super) fn start(
     let stub_config = pnrp_nsp::StubConfig {
         listen,
         ttl: config.dns_ttl,
-        negative_ttl: config.dns_ttl,
+        // A name registered elsewhere must not stay "absent" for long.
+        negative_ttl: config.dns_ttl.min(NEGATIVE_TTL),
+        // No more than one cloud node resolves at once (engine max_resolves).
+        max_lookups: crate::engine::Config::default().max_resolves,
         ..pnrp_nsp::StubConfig::default()
     };
     let stub = pnrp_nsp::Stub::start(

@@ -8,6 +8,8 @@
 //! * `server` — `lookup.sock` (anyone; resolve and status) and
 //!   `control.sock` (owner or root, checked with SO_PEERCRED);
 //! * `service` — what each IPC request does, across clouds;
+//! * `hosttable` — the host answers published for the NSS module
+//!   (`hosts.table`, read without a round trip);
 //! * `dns` — the DNS stub for `*.pnrp.net` ([`pnrp_nsp`]) served in-process;
 //! * `state` — registrations and bootstrap hints that survive `kill -9`;
 //! * `netif` — the host's addresses.
@@ -15,6 +17,7 @@
 mod cloud;
 pub mod config;
 mod dns;
+mod hosttable;
 mod netif;
 mod server;
 pub(crate) mod service;
@@ -64,6 +67,8 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let (shutdown_tx, shutdown) = watch::channel(false);
     let service = Arc::new(service::Service::start(&config, shutdown.clone()).await?);
     let listeners = server::bind(&config.runtime_dir)?;
+    // After bind: a second daemon refused above must not replace our table.
+    service.open_host_table(&config.runtime_dir);
     info!(
         runtime_dir = %config.runtime_dir.display(),
         state_dir = %config.state_dir.display(),
@@ -107,6 +112,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         stub.shutdown();
     }
     server::remove_sockets(&config.runtime_dir);
+    hosttable::remove(&config.runtime_dir);
     Ok(())
 }
 

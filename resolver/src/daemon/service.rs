@@ -56,6 +56,9 @@ pub(crate) struct Service {
     /// Verified host answers for the NSS path, kept for their TTL
     /// ([`HOST_TTL_S`]); bounded, and cleared by any (un)registration.
     host_cache: Mutex<HostCache>,
+    /// The same answers, published for the NSS module to read without a
+    /// round trip (`hosts.table`, [`super::hosttable`]), once serving.
+    host_table: std::sync::OnceLock<super::hosttable::HostTable>,
     /// The DNS stub's answer cache, once the stub runs.
     dns_cache: std::sync::OnceLock<pnrp_nsp::CacheHandle>,
 }
@@ -177,6 +180,7 @@ impl Service {
                 local,
                 seeds,
                 None,
+                config.max_registrations,
                 clock,
                 shutdown.clone(),
             ) {
@@ -196,6 +200,7 @@ impl Service {
             state: Mutex::new(state),
             started: tokio::time::Instant::now(),
             host_cache: Mutex::new(std::collections::BTreeMap::new()),
+            host_table: std::sync::OnceLock::new(),
             dns_cache: std::sync::OnceLock::new(),
         };
         service.open_link_clouds();
@@ -262,6 +267,7 @@ impl Service {
                 local,
                 Vec::new(),
                 Some(l.index),
+                crate::engine::Config::default().max_registrations,
                 self.clock,
                 self.shutdown.clone(),
             ) {
@@ -377,7 +383,7 @@ impl Service {
                     cloud,
                 };
                 let r = self.register(&saved).await;
-                self.lock_host_cache().clear();
+                self.clear_host_answers();
                 self.clear_dns_cache();
                 if matches!(r, Response::Registered { .. }) {
                     self.lock_state().add(saved);
@@ -386,9 +392,13 @@ impl Service {
                 r
             }
             Request::Unregister { name, cloud } => {
-                self.lock_host_cache().clear();
+                self.clear_host_answers();
                 self.clear_dns_cache();
-                self.unregister(&name, cloud.as_deref()).await
+                let r = self.unregister(&name, cloud.as_deref()).await;
+                // Again: a lookup may have cached the name meanwhile.
+                self.clear_host_answers();
+                self.clear_dns_cache();
+                r
             }
             Request::Clouds => Response::Clouds {
                 clouds: self.cloud_outs().await,
@@ -463,24 +473,60 @@ impl Service {
     ) -> Vec<u8> {
         let key = (req.name.to_ascii_lowercase(), req.family as u8);
         let now = tokio::time::Instant::now();
-        if let Some((expires, frame)) = self.lock_host_cache().get(&key)
-            && *expires > now
-        {
-            return frame.clone();
+        let hit = self
+            .lock_host_cache()
+            .get(&key)
+            .filter(|(expires, _)| *expires > now)
+            .cloned();
+        if let Some((expires, frame)) = hit {
+            // The module asked, so the table lacked it (evicted): put it back.
+            self.publish_host(req, &frame, expires - now);
+            return frame;
         }
         let response = self.lookup_host(req).await;
         let frame = response.encode();
         if response.status == nss_pnrp::frame::Status::Found {
+            let ttl = Duration::from_secs(u64::from(response.ttl_s));
             let mut cache = self.lock_host_cache();
             if cache.len() >= HOST_CACHE_MAX {
                 cache.retain(|_, (e, _)| *e > now);
             }
             if cache.len() < HOST_CACHE_MAX {
-                let ttl = Duration::from_secs(u64::from(response.ttl_s));
                 cache.insert(key, (now + ttl, frame.clone()));
             }
+            drop(cache);
+            self.publish_host(req, &frame, ttl);
         }
         frame
+    }
+
+    /// Opens the host table in the runtime directory (once serving).
+    pub(crate) fn open_host_table(&self, dir: &std::path::Path) {
+        match super::hosttable::HostTable::create(dir) {
+            Ok(t) => {
+                let _ = self.host_table.set(t);
+            }
+            Err(e) => warn!(error = %e, "no host table; the NSS module will ask over lookup.sock"),
+        }
+    }
+
+    /// Publishes a found answer (`frame`, as sent) in the host table.
+    fn publish_host(&self, req: &nss_pnrp::frame::HostRequest<'_>, frame: &[u8], ttl: Duration) {
+        let Some(table) = self.host_table.get() else {
+            return;
+        };
+        if let Some(r) = frame.get(6..).and_then(nss_pnrp::frame::decode_response) {
+            table.publish(req.name, req.family, &r.addrs, ttl);
+        }
+    }
+
+    /// Forgets every host answer (a registration changed): the cache and
+    /// the published table.
+    fn clear_host_answers(&self) {
+        self.lock_host_cache().clear();
+        if let Some(t) = self.host_table.get() {
+            t.clear();
+        }
     }
 
     /// Lets (un)registrations clear the DNS stub's cache.
@@ -504,12 +550,11 @@ impl Service {
         use pnrp_nsp::{LookupEndpoint, LookupError};
         let name = host::from_host(host).map_err(|_| LookupError::Invalid)?;
         let answers = Self::resolve_in(self.clouds(), &name, 10, budget).await;
-        let mut answer = pnrp_nsp::LookupAnswer {
-            ttl: Duration::from_secs(u64::from(HOST_TTL_S)),
-            ..Default::default()
-        };
+        // TTL zero: the stub's own (`--dns-ttl`).
+        let mut answer = pnrp_nsp::LookupAnswer::default();
         let mut found = false;
         let mut timed_out = false;
+        let mut busy = false;
         for (_, r) in answers {
             match r {
                 Ok(list) => {
@@ -533,13 +578,17 @@ impl Service {
                     }
                 }
                 Err(ResolveError::Timeout) => timed_out = true,
-                Err(_) => {}
+                Err(ResolveError::NotFound) => {}
+                Err(_) => busy = true,
             }
         }
         if found {
             Ok(answer)
         } else if timed_out {
             Err(LookupError::Timeout)
+        } else if busy {
+            // A cloud could not take the resolution: not a proof of absence.
+            Err(LookupError::Unavailable)
         } else {
             Err(LookupError::NotFound)
         }

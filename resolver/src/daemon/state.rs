@@ -41,6 +41,9 @@ struct Saved {
 pub(crate) struct State {
     path: PathBuf,
     saved: Saved,
+    /// The parsed name of each saved registration (same order), so that
+    /// adding one compares names without re-parsing them all.
+    names: Vec<Option<PeerName>>,
 }
 
 impl State {
@@ -56,7 +59,12 @@ impl State {
             }),
             Err(_) => Saved::default(),
         };
-        Self { path, saved }
+        let names = saved
+            .registrations
+            .iter()
+            .map(|r| super::service::parse_name(&r.name).ok())
+            .collect();
+        Self { path, saved, names }
     }
 
     pub(crate) fn registrations(&self) -> &[SavedRegistration] {
@@ -65,19 +73,33 @@ impl State {
 
     /// Adds (or replaces, same name and cloud) a registration.
     pub(crate) fn add(&mut self, r: SavedRegistration) {
-        let same = |x: &SavedRegistration| {
-            x.cloud == r.cloud && x.name.parse::<PeerName>().ok() == r.name.parse::<PeerName>().ok()
-        };
-        self.saved.registrations.retain(|x| !same(x));
+        let name = super::service::parse_name(&r.name).ok();
+        let mut i = 0;
+        while i < self.names.len() {
+            if self.names[i] == name && self.saved.registrations[i].cloud == r.cloud {
+                self.names.remove(i);
+                self.saved.registrations.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.names.push(name);
         self.saved.registrations.push(r);
     }
 
     /// Removes a name's registrations (in `cloud`, or everywhere).
     pub(crate) fn remove(&mut self, name: &PeerName, cloud: Option<&str>) {
-        self.saved.registrations.retain(|x| {
-            let same_name = super::service::parse_name(&x.name).is_ok_and(|n| n == *name);
-            !(same_name && (cloud.is_none() || x.cloud.as_deref() == cloud))
-        });
+        let mut i = 0;
+        while i < self.names.len() {
+            let x = &self.saved.registrations[i];
+            let same_name = self.names[i].as_ref() == Some(name);
+            if same_name && (cloud.is_none() || x.cloud.as_deref() == cloud) {
+                self.names.remove(i);
+                self.saved.registrations.remove(i);
+            } else {
+                i += 1;
+            }
+        }
     }
 
     pub(crate) fn bootstrap(&self, cloud: &str) -> Vec<SocketAddr> {
