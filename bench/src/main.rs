@@ -5,20 +5,34 @@
 //!
 //! * codec: a `memcpy` of the same datagram into a reused buffer (the least
 //!   work any decoder that keeps its input must do);
-//! * CPA: a bare ECDSA P-256 sign / verify of the same bytes with the same
-//!   `p256` crate (CPA work = that + encoding + the profile's checks).
+//! * crypto: a bare ECDSA P-256 sign / verify of the same bytes with the
+//!   bare `ring` crate (the backend of `P256Verifier` and of hedged
+//!   `P256Signer`s) and the bare `p256` crate (deterministic signing, and the
+//!   backend before); our signer, verifier and CPA sign / decode+verify next
+//!   to the bare operation they wrap (the rest is encoding, key
+//!   decompression and the profile's checks).
 //!
 //! Usage: `cargo run --release -p pnrp-bench -- codec [--seconds S]`.
 //!
 //! `nss` — see `nss.rs`: `cargo build --release && sudo
 //! target/release/pnrp-bench nss [--calls 20000]`.
 //!
+//! `dns` — see `dns.rs`: the DNS stub against unbound with the same names,
+//! `cargo build --release && target/release/pnrp-bench dns [--names 100000]
+//! [--per-publisher 1000] [--repeat 3] [--run 10] [--qps 20000]` (needs
+//! dnsperf and unbound).
+//!
+//! `rtt` — the cloud benchmark's loopback round-trip probes alone
+//! (`--rounds N` bursts): `pnrp-bench rtt`.
+//!
 //! `cloud` — see `cloud.rs`: `cargo build --release && cargo run --release
-//! -p pnrp-bench -- cloud [--nodes 100] [--resolutions 1000] [--settle 20]`.
+//! -p pnrp-bench -- cloud [--nodes 100] [--resolutions 1000] [--settle 20]
+//! [--client-wait 2]`.
 //! Prints one line per row: name, ns per operation, operations per second,
 //! and the ratio to the floor.
 
 mod cloud;
+mod dns;
 mod nss;
 
 use std::hint::black_box;
@@ -26,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use pnrp::cpa::{UnverifiedCpa, VerifyContext};
-use pnrp::crypto::{P256Verifier, Signer as _};
+use pnrp::crypto::{P256Verifier, Signature, Signer as _, Verifier as _};
 use pnrp::wire::{AuthorityBuffer, Packet};
 use pnrp_tests::samples;
 
@@ -104,9 +118,23 @@ fn codec(budget: Duration) {
     );
 }
 
+/// Like [`row`], naming what the floor is.
+fn row_vs(name: &str, ns: f64, floor: f64, floor_name: &str) {
+    println!(
+        "{name:<34} {ns:>10.1} ns {:>12.0} /s   {:>6.2}x {floor_name} ({floor:.1} ns)",
+        1e9 / ns,
+        ns / floor
+    );
+}
+
 fn crypto(budget: Duration) {
-    println!("# CPA: sign and verify (floor = bare p256 ECDSA on the same bytes)");
+    println!(
+        "# CPA: sign and verify next to the bare ECDSA P-256 operation on the same bytes \
+         (ring, the backend; p256, the pure-Rust crate used before and for deterministic signing)"
+    );
     let signer = samples::signer();
+    let hedged = signer.clone().hedged();
+    assert!(hedged.is_hedged(), "ring accepts the key");
     let content = samples::cpa_content(
         &format!("{}.printer", signer.public_key().authority()),
         2,
@@ -115,28 +143,99 @@ fn crypto(budget: Duration) {
     let cpa = content.sign(&signer, samples::NOW).expect("signs");
     let bytes = cpa.as_bytes().to_vec();
     let signed = &bytes[..bytes.len() - 72];
-    let raw_sign = measure(budget, || {
+    let sig_bytes = &bytes[bytes.len() - 64..];
+
+    // The bare crates.
+    let secret: [u8; 32] = signer.signing_key().to_bytes().into();
+    let vk = *signer.signing_key().verifying_key();
+    let uncompressed = vk.to_encoded_point(false);
+    let rng = ring::rand::SystemRandom::new();
+    let pair = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &secret,
+        uncompressed.as_bytes(),
+        &rng,
+    )
+    .expect("ring key");
+    let ring_key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_FIXED,
+        uncompressed.as_bytes(),
+    );
+    let sig = p256::ecdsa::Signature::from_slice(sig_bytes).expect("sig");
+    let our_sig = Signature(sig_bytes.try_into().expect("64 bytes"));
+    let ring_sign = measure(budget, || {
+        black_box(pair.sign(&rng, black_box(signed)).expect("signs"));
+    });
+    let ring_verify = measure(budget, || {
+        ring_key
+            .verify(black_box(signed), sig_bytes)
+            .expect("verifies");
+    });
+    let p256_sign = measure(budget, || {
         let s: p256::ecdsa::Signature = signer.signing_key().sign(black_box(signed));
         black_box(s);
     });
-    let cpa_sign = measure(budget, || {
-        black_box(content.sign(&signer, samples::NOW).expect("signs"));
-    });
-    row(&format!("CPA sign ({} B)", bytes.len()), cpa_sign, raw_sign);
-    let vk = *signer.signing_key().verifying_key();
-    let sig = p256::ecdsa::Signature::from_slice(&bytes[bytes.len() - 64..]).expect("sig");
-    let raw_verify = measure(budget, || {
+    let p256_verify = measure(budget, || {
         vk.verify(black_box(signed), &sig).expect("verifies");
     });
+    row_vs("bare ring sign", ring_sign, ring_sign, "ring sign");
+    row_vs(
+        "bare p256 sign (RFC 6979)",
+        p256_sign,
+        ring_sign,
+        "ring sign",
+    );
+    row_vs("bare ring verify", ring_verify, ring_verify, "ring verify");
+    row_vs("bare p256 verify", p256_verify, ring_verify, "ring verify");
+
+    // Ours: signer, verifier, and the whole CPA operation.
+    let ours_hedged = measure(budget, || {
+        black_box(hedged.sign(black_box(signed)));
+    });
+    let ours_det = measure(budget, || {
+        black_box(signer.sign(black_box(signed)));
+    });
+    let ours_verify = measure(budget, || {
+        P256Verifier
+            .verify(&signer.public_key(), black_box(signed), &our_sig)
+            .expect("verifies");
+    });
+    row_vs("P256Signer, hedged", ours_hedged, ring_sign, "ring sign");
+    row_vs(
+        "P256Signer, deterministic",
+        ours_det,
+        p256_sign,
+        "p256 sign",
+    );
+    row_vs("P256Verifier", ours_verify, ring_verify, "ring verify");
+    let cpa_sign = measure(budget, || {
+        black_box(content.sign(&hedged, samples::NOW).expect("signs"));
+    });
+    row_vs(
+        &format!("CPA sign, hedged ({} B)", bytes.len()),
+        cpa_sign,
+        ring_sign,
+        "ring sign",
+    );
+    let cpa_sign_det = measure(budget, || {
+        black_box(content.sign(&signer, samples::NOW).expect("signs"));
+    });
+    row_vs(
+        &format!("CPA sign, deterministic ({} B)", bytes.len()),
+        cpa_sign_det,
+        p256_sign,
+        "p256 sign",
+    );
     let ctx = VerifyContext::inquiry(samples::NOW, [0x5a; 16]);
     let cpa_verify = measure(budget, || {
         let c = UnverifiedCpa::decode(black_box(&bytes)).expect("decodes");
         black_box(c.verify(&P256Verifier, &ctx).expect("verifies"));
     });
-    row(
+    row_vs(
         &format!("CPA decode+verify ({} B)", bytes.len()),
         cpa_verify,
-        raw_verify,
+        ring_verify,
+        "ring verify",
     );
 }
 
@@ -161,8 +260,11 @@ fn main() {
         nodes: 100,
         resolutions: 1000,
         settle_s: 20,
+        client_wait_s: 2.0,
     };
     let mut calls = 20_000usize;
+    let mut rounds = 1000usize;
+    let mut dns = dns::DnsOptions::default();
     let mut it = args.iter();
     let number = |it: &mut std::slice::Iter<'_, String>, flag: &str| -> f64 {
         it.next()
@@ -175,13 +277,31 @@ fn main() {
             "--nodes" => cloud.nodes = number(&mut it, "--nodes") as usize,
             "--resolutions" => cloud.resolutions = number(&mut it, "--resolutions") as usize,
             "--settle" => cloud.settle_s = number(&mut it, "--settle") as u64,
+            "--client-wait" => cloud.client_wait_s = number(&mut it, "--client-wait").max(0.0),
             "--calls" => calls = number(&mut it, "--calls") as usize,
-            "codec" | "crypto" | "all" | "cloud" | "nss" => what = a.clone(),
+            "--rounds" => rounds = number(&mut it, "--rounds") as usize,
+            "--names" => dns.names = number(&mut it, "--names") as usize,
+            "--per-publisher" => dns.per_publisher = number(&mut it, "--per-publisher") as usize,
+            "--repeat" => dns.rounds = number(&mut it, "--repeat") as usize,
+            "--run" => dns.seconds = number(&mut it, "--run") as u32,
+            "--qps" => dns.latency_qps = number(&mut it, "--qps") as u32,
+            "codec" | "crypto" | "all" | "cloud" | "nss" | "rtt" | "dns" => what = a.clone(),
             other => usage(&format!("unknown argument {other}")),
         }
     }
     if what == "nss" {
         nss::run(calls.max(100));
+        return;
+    }
+    if what == "dns" {
+        if dns.names == 0 || dns.names > 1 << 24 || dns.per_publisher == 0 || dns.rounds == 0 {
+            usage("--names must be 1..=16777216, --per-publisher and --repeat at least 1");
+        }
+        dns::run(&dns);
+        return;
+    }
+    if what == "rtt" {
+        cloud::rtt_only(rounds.max(1));
         return;
     }
     if what == "cloud" {
@@ -202,7 +322,7 @@ fn main() {
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "pnrp-bench: {msg}\nusage: pnrp-bench [codec|crypto|all] [--seconds S]\n       pnrp-bench cloud [--nodes N] [--resolutions R] [--settle S]\n       pnrp-bench nss [--calls N]   (root)"
+        "pnrp-bench: {msg}\nusage: pnrp-bench [codec|crypto|all] [--seconds S]\n       pnrp-bench cloud [--nodes N] [--resolutions R] [--settle S] [--client-wait S]\n       pnrp-bench rtt [--rounds N]\n       pnrp-bench nss [--calls N]   (root)"
     );
     std::process::exit(2);
 }

@@ -11,7 +11,8 @@
 //!
 //! | bytes | field |
 //! | --- | --- |
-//! | 1 + n | key length, key (lowercase dotted host name, no trailing dot) |
+//! | 1 + n | key length, key (lowercase dotted host name without the
+//! `.pnrp.net` every key shares, no trailing dot) |
 //! | 4 | expiry, seconds on the stub's clock |
 //! | 1 | 0 = found, 1 = not found |
 //! | 1 + 4·k | IPv4 addresses |
@@ -39,7 +40,7 @@ impl<'a> Record<'a> {
         Self { bytes, body }
     }
 
-    /// The host name this record answers.
+    /// The host name this record answers, without `.pnrp.net`.
     pub fn key(&self) -> &'a [u8] {
         self.bytes.get(1..self.body).unwrap_or_default()
     }
@@ -116,9 +117,16 @@ impl<'a> Record<'a> {
     }
 }
 
-/// Encodes a record for `key` (lowercase host name, at most 255 bytes).
-pub fn encode(key: &str, expires: u32, answer: Option<&LookupAnswer>) -> Box<[u8]> {
-    let key = &key.as_bytes()[..key.len().min(255)];
+/// The stored key of a host name: the zone suffix every name shares is
+/// left out (a typical record then fits the allocator's smallest block).
+fn stored_key(host: &str) -> &[u8] {
+    let k = host.strip_suffix(".pnrp.net").unwrap_or(host).as_bytes();
+    &k[..k.len().min(255)]
+}
+
+/// Encodes a record for `host` (lowercase host name).
+pub fn encode(host: &str, expires: u32, answer: Option<&LookupAnswer>) -> Box<[u8]> {
+    let key = stored_key(host);
     let mut b = Vec::with_capacity(key.len() + 12);
     b.push(key.len() as u8);
     b.extend_from_slice(key);
@@ -191,8 +199,8 @@ impl AnswerCache {
     }
 
     /// The live record for `key` at time `now`.
-    pub fn get(&self, key: &str, now: u32) -> Option<Record<'_>> {
-        let key = key.as_bytes();
+    pub fn get(&self, host: &str, now: u32) -> Option<Record<'_>> {
+        let key = stored_key(host);
         self.table
             .find(self.hash(key), |e| Record::view(e).key() == key)
             .map(|e| Record::view(e))
@@ -272,7 +280,17 @@ mod tests {
     fn record_round_trips() {
         let b = encode("host.pnrp.net", 42, Some(&answer()));
         let r = Record::view(&b);
-        assert_eq!(r.key(), b"host.pnrp.net");
+        assert_eq!(r.key(), b"host");
+        assert_eq!(b.len(), 1 + 4 + 4 + 1 + 5 + 17 + 7 + 1 + 2 * 2 + 5 + 7);
+        let small = encode(
+            "peer12345.pnrp.net",
+            1,
+            Some(&LookupAnswer {
+                endpoints: answer().endpoints[..1].to_vec(),
+                ..Default::default()
+            }),
+        );
+        assert_eq!(small.len(), 23 + 3, "one address, one service port");
         assert_eq!(r.expires(), 42);
         assert!(r.found());
         assert_eq!(r.v4().collect::<Vec<_>>(), vec![&[192, 0, 2, 1][..]]);

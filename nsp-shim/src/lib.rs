@@ -17,10 +17,13 @@
 
 pub mod cache;
 mod dns;
+mod fuzz;
+mod mmsg;
 pub mod server;
 pub mod wire;
 pub mod zone;
 
+pub use fuzz::fuzz_oracle;
 pub use server::{CacheHandle, Stub, StubConfig, StubStats};
 
 use core::future::Future;

@@ -1,9 +1,11 @@
 //! The stub's sockets.
 //!
 //! * **UDP**: one OS thread per listening address runs a blocking receive
-//!   loop. A question about a name in the answer cache (or outside the
-//!   zone, or malformed) is answered on that thread with no allocation and
-//!   no task switch — the path a busy resolver exercises.
+//!   loop that takes up to 32 queued datagrams per system call and sends
+//!   the answers with one more (`recvmmsg`/`sendmmsg`). A question about a
+//!   name in the answer cache (or outside the zone, or malformed) is
+//!   answered on that thread with no task switch — the path a busy
+//!   resolver exercises.
 //! * **Misses** become one lookup task per host name on the tokio runtime
 //!   the stub was started with; later questions about the same name wait
 //!   for that lookup instead of starting their own. At most
@@ -27,6 +29,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::cache::{self, AnswerCache, Record};
 use crate::dns::{self, Slow};
+use crate::mmsg::RecvBatch;
 use crate::wire::{self, Parsed, Query, Writer, rcode};
 use crate::zone::{self, Target, ZoneParams};
 use crate::{LookupError, PeerLookup};
@@ -572,12 +575,17 @@ fn udp_loop<L: PeerLookup + Send + Sync + 'static>(
     sock: Arc<UdpSocket>,
     rt: &tokio::runtime::Handle,
 ) {
-    let mut buf = vec![0u8; 65_535];
-    let mut out = Vec::with_capacity(wire::MAX_UDP_PAYLOAD.into());
+    use std::os::fd::AsRawFd as _;
+    const BATCH: usize = 32;
+    let fd = sock.as_raw_fd();
+    let mut batch = RecvBatch::new(BATCH);
+    let mut outs: Vec<Vec<u8>> = (0..BATCH)
+        .map(|_| Vec::with_capacity(wire::MAX_UDP_PAYLOAD.into()))
+        .collect();
     let mut name = String::with_capacity(256);
     while !shared.stop.load(Ordering::Acquire) {
-        let (n, peer) = match sock.recv_from(&mut buf) {
-            Ok(x) => x,
+        let n = match batch.recv(fd) {
+            Ok(n) => n,
             Err(e)
                 if matches!(
                     e.kind(),
@@ -593,23 +601,36 @@ fn udp_loop<L: PeerLookup + Send + Sync + 'static>(
                 continue;
             }
         };
-        match shared.step(&buf[..n], &mut out, &mut name, true) {
-            Step::Reply => {
-                let _ = sock.send_to(&out, peer);
-            }
-            Step::Drop => {}
-            Step::Miss { host, query, limit } => {
-                let waiter = Waiter {
-                    reply: ReplyTo::Udp(sock.clone(), peer),
-                    query,
-                    limit,
-                };
-                let _guard = rt.enter();
-                if let Err(w) = shared.wait_for(host, waiter) {
-                    shared.servfail(&w.query, &mut out, limit);
-                    let _ = sock.send_to(&out, peer);
+        let mut reply = [false; BATCH];
+        for (i, out) in outs.iter_mut().enumerate().take(n) {
+            match shared.step(batch.datagram(i), out, &mut name, true) {
+                Step::Reply => reply[i] = true,
+                Step::Drop => {}
+                Step::Miss { host, query, limit } => {
+                    let Some(peer) = batch.source(i) else {
+                        continue;
+                    };
+                    let waiter = Waiter {
+                        reply: ReplyTo::Udp(sock.clone(), peer),
+                        query,
+                        limit,
+                    };
+                    let _guard = rt.enter();
+                    if let Err(w) = shared.wait_for(host, waiter) {
+                        shared.servfail(&w.query, out, limit);
+                        reply[i] = true;
+                    }
                 }
             }
+        }
+        let mut answers: Vec<(usize, &mut Vec<u8>)> = outs
+            .iter_mut()
+            .enumerate()
+            .take(n)
+            .filter(|(i, _)| reply[*i])
+            .collect();
+        if !answers.is_empty() {
+            batch.send(fd, &mut answers);
         }
     }
 }

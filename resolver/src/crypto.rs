@@ -5,11 +5,29 @@
 //! P-256 with SHA-256, signatures as fixed 64-byte `r ‖ s` (big-endian scalars)
 //! with low S; public keys as 33-byte SEC1 compressed points. A high-S
 //! signature is refused, so every valid signature has exactly one encoding.
+//!
+//! # Backends
+//!
+//! * Verification runs on `ring` (`ECDSA_P256_SHA256_FIXED`, assembly field
+//!   arithmetic; about 5× the pure-Rust `p256` crate). `ring` takes only
+//!   uncompressed points, so the compressed key is first decompressed (and
+//!   checked to be on the curve) with `p256`; the range and low-S checks of
+//!   the signature are `p256`'s too, so the errors are exactly those of the
+//!   profile.
+//! * Signing has two nonce modes. The default is deterministic (RFC 6979,
+//!   `p256`): a signature is a pure function of key and message, which the
+//!   simulator, the golden vectors and the sans-IO rule rely on.
+//!   [`P256Signer::hedged`] switches a signer to `ring` (about 10× faster),
+//!   whose nonce hashes the key, the message and fresh OS randomness, so
+//!   signatures differ from call to call (each valid and low S). Only the
+//!   runtime shell turns it on, for the keys its daemon signs with.
 
 use core::fmt;
+use std::sync::Arc;
 
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{SigningKey, VerifyingKey};
+use ring::signature::KeyPair as _;
 
 use crate::id::BinaryAuthority;
 
@@ -89,11 +107,20 @@ pub trait Verifier {
     ) -> Result<(), SignatureError>;
 }
 
-/// An ECDSA P-256 private key (deterministic RFC 6979 signatures, low S).
+/// An ECDSA P-256 private key. Signatures are low S, with deterministic
+/// RFC 6979 nonces unless [`hedged`](Self::hedged) was called.
 #[derive(Clone)]
 pub struct P256Signer {
     key: SigningKey,
     public: PublicKey,
+    hedged: Option<Arc<HedgedKey>>,
+}
+
+/// The `ring` form of the same key, and where its nonces' randomness comes
+/// from.
+struct HedgedKey {
+    pair: ring::signature::EcdsaKeyPair,
+    rng: ring::rand::SystemRandom,
 }
 
 impl fmt::Debug for P256Signer {
@@ -101,6 +128,7 @@ impl fmt::Debug for P256Signer {
         // Never print the private scalar.
         f.debug_struct("P256Signer")
             .field("public", &self.public)
+            .field("hedged", &self.hedged.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +147,7 @@ impl P256Signer {
         Self {
             key,
             public: PublicKey(public),
+            hedged: None,
         }
     }
 
@@ -134,6 +163,70 @@ impl P256Signer {
     pub fn signing_key(&self) -> &SigningKey {
         &self.key
     }
+
+    /// The same key, signing with hedged nonces on `ring`: about 10× faster
+    /// than the deterministic default, but every signature draws 32 bytes of
+    /// OS randomness (hashed with the key and the message, so a failing
+    /// random source still gives safe nonces) and two signatures of one
+    /// message differ. For the runtime shell; the sans-IO core, the simulator
+    /// and the golden vectors keep the deterministic default. If `ring`
+    /// refuses the key or the OS gives no randomness, the signer stays
+    /// deterministic.
+    #[must_use]
+    pub fn hedged(mut self) -> Self {
+        if self.hedged.is_none() {
+            self.hedged = HedgedKey::new(&self.key).map(Arc::new);
+        }
+        self
+    }
+
+    /// Whether [`hedged`](Self::hedged) took effect.
+    pub fn is_hedged(&self) -> bool {
+        self.hedged.is_some()
+    }
+
+    /// The deterministic RFC 6979 signature, low S.
+    fn sign_deterministic(&self, message: &[u8]) -> Signature {
+        let sig: p256::ecdsa::Signature = self.key.sign(message);
+        low_s(sig)
+    }
+}
+
+impl HedgedKey {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place OS entropy enters: the daemon's opt-in hedged signer"
+    )]
+    fn new(key: &SigningKey) -> Option<Self> {
+        let rng = ring::rand::SystemRandom::new();
+        let secret: p256::elliptic_curve::zeroize::Zeroizing<[u8; 32]> =
+            p256::elliptic_curve::zeroize::Zeroizing::new(key.to_bytes().into());
+        let public = key.verifying_key().to_encoded_point(false);
+        let pair = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &secret[..],
+            public.as_bytes(),
+            &rng,
+        )
+        .ok()?;
+        debug_assert_eq!(pair.public_key().as_ref(), public.as_bytes());
+        Some(Self { pair, rng })
+    }
+
+    /// A hedged signature, low S; `None` if the OS gave no randomness.
+    fn sign(&self, message: &[u8]) -> Option<Signature> {
+        let sig = self.pair.sign(&self.rng, message).ok()?;
+        // `ring` does not promise low S either.
+        p256::ecdsa::Signature::from_slice(sig.as_ref())
+            .ok()
+            .map(low_s)
+    }
+}
+
+/// Normalises `s` to the lower half of the group order and encodes `r ‖ s`.
+fn low_s(sig: p256::ecdsa::Signature) -> Signature {
+    let sig = sig.normalize_s().unwrap_or(sig);
+    Signature(sig.to_bytes().into())
 }
 
 impl Signer for P256Signer {
@@ -142,10 +235,10 @@ impl Signer for P256Signer {
     }
 
     fn sign(&self, message: &[u8]) -> Signature {
-        let sig: p256::ecdsa::Signature = self.key.sign(message);
-        // RFC 6979 signing in `ecdsa` does not promise low S; normalise.
-        let sig = sig.normalize_s().unwrap_or(sig);
-        Signature(sig.to_bytes().into())
+        self.hedged
+            .as_ref()
+            .and_then(|h| h.sign(message))
+            .unwrap_or_else(|| self.sign_deterministic(message))
     }
 }
 
@@ -160,14 +253,20 @@ impl Verifier for P256Verifier {
         message: &[u8],
         signature: &Signature,
     ) -> Result<(), SignatureError> {
+        // Decompress and check the point (ring only takes `04 ‖ X ‖ Y`).
         let vk = VerifyingKey::from_sec1_bytes(&key.0).map_err(|_| SignatureError::BadPublicKey)?;
         let sig = p256::ecdsa::Signature::from_slice(&signature.0)
             .map_err(|_| SignatureError::Malformed)?;
         if sig.normalize_s().is_some() {
             return Err(SignatureError::HighS);
         }
-        vk.verify(message, &sig)
-            .map_err(|_| SignatureError::Mismatch)
+        let point = vk.to_encoded_point(false);
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            point.as_bytes(),
+        )
+        .verify(message, &signature.0)
+        .map_err(|_| SignatureError::Mismatch)
     }
 }
 
@@ -222,6 +321,70 @@ mod tests {
             P256Verifier.verify(&k.public_key(), b"m", &high),
             Err(SignatureError::HighS)
         );
+    }
+
+    fn is_low_s(sig: &Signature) -> bool {
+        p256::ecdsa::Signature::from_slice(&sig.0)
+            .unwrap()
+            .normalize_s()
+            .is_none()
+    }
+
+    #[test]
+    fn default_signatures_are_deterministic_rfc6979_and_low_s() {
+        let k = key(11);
+        for i in 0u8..32 {
+            let m = [i; 40];
+            let sig = k.sign(&m);
+            assert_eq!(sig, k.sign(&m));
+            assert!(is_low_s(&sig));
+            // Exactly the bare `p256` RFC 6979 signature, normalised.
+            let bare: p256::ecdsa::Signature = k.signing_key().sign(&m);
+            assert_eq!(sig.0[..32], bare.to_bytes()[..32]);
+            P256Verifier.verify(&k.public_key(), &m, &sig).unwrap();
+        }
+    }
+
+    #[test]
+    fn hedged_signatures_verify_are_low_s_and_fresh() {
+        let k = key(12).hedged();
+        assert!(k.is_hedged());
+        assert!(k.clone().is_hedged());
+        assert!(!key(12).is_hedged());
+        assert_eq!(k.public_key(), key(12).public_key());
+        // About half of the raw signatures are high S: 64 catch a missing
+        // normalisation with probability 1 - 2^-64.
+        for i in 0u8..64 {
+            let m = [i; 33];
+            let sig = k.sign(&m);
+            assert!(is_low_s(&sig), "message {i}");
+            P256Verifier.verify(&k.public_key(), &m, &sig).unwrap();
+            assert_eq!(
+                P256Verifier.verify(&key(13).public_key(), &m, &sig),
+                Err(SignatureError::Mismatch)
+            );
+        }
+        assert_ne!(k.sign(b"m"), k.sign(b"m"));
+    }
+
+    #[test]
+    fn verifier_agrees_with_bare_p256_on_tampered_signatures() {
+        use p256::ecdsa::signature::Verifier as _;
+        let k = key(14);
+        let vk = *k.signing_key().verifying_key();
+        let m = b"the signed bytes";
+        let good = k.sign(m);
+        for byte in (0..64).step_by(5) {
+            for bit in [0x01u8, 0x80] {
+                let mut bad = good;
+                bad.0[byte] ^= bit;
+                let ours = P256Verifier.verify(&k.public_key(), m, &bad);
+                let bare = p256::ecdsa::Signature::from_slice(&bad.0)
+                    .is_ok_and(|s| vk.verify(m, &s).is_ok() && s.normalize_s().is_none());
+                assert_eq!(ours.is_ok(), bare, "byte {byte} bit {bit:#x}");
+                assert!(ours.is_err());
+            }
+        }
     }
 
     #[test]

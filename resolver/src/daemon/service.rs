@@ -189,7 +189,8 @@ impl Service {
             }
         }
         let mut rng = rand_core::OsRng;
-        let node_signer: SharedSigner = Arc::new(P256Signer::generate(&mut rng));
+        // Hedged (ring) nonces: ~10x faster signing of every INQUIRE answer (crypto.rs).
+        let node_signer: SharedSigner = Arc::new(P256Signer::generate(&mut rng).hedged());
         let service = Self {
             clouds: std::sync::RwLock::new(clouds),
             clock,
@@ -321,7 +322,7 @@ impl Service {
                     .identities
                     .load(&info.label)
                     .map_err(|e| err(ErrorKind::BadInput, e.to_string()))?;
-                Ok(Arc::new(id.signer().clone()))
+                Ok(Arc::new(id.signer().clone().hedged()))
             }
         }
     }

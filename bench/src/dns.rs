@@ -1,0 +1,537 @@
+//! `pnrp-bench dns`: the DNS stub for `*.pnrp.net` against unbound serving
+//! the same names as `local-data`, measured in one run (issue #6).
+//!
+//! Set-up: `--publishers` pnrpd nodes in a private loopback cloud publish
+//! `--names` names `0.peerN` (`peerN.pnrp.net`, address `10.x.y.z` from N),
+//! each holding at most `--per-publisher`; one more pnrpd, pinned to CPU 1,
+//! serves the stub and has never seen the names. A warm-up asks the stub for
+//! every name once (each is a real cloud resolution with signature checks)
+//! and checks every answer; the stub's memory per name is its RSS growth
+//! over the warm-up divided by the names. The stub's TTL is raised to one
+//! hour (`--dns-ttl`) so the measured runs are served from its cache, like
+//! unbound's local-data. unbound 1.17 (`num-threads: 1`) gets the same names
+//! as `local-data`, also pinned to CPU 1; dnsperf runs on CPU 0.
+//!
+//! Measured per server, interleaved, `--rounds` times (medians reported):
+//! saturating qps (`dnsperf -l SECS -q 100`), server CPU per answered query
+//! (utime+stime of the server process over the saturating run, from
+//! `/proc/PID/stat`), and p50/p99/p99.9 latency at a fixed 20,000 qps
+//! (`dnsperf -Q 20000 -v`, per-query latencies). Targets (issue #6): CPU per
+//! query ≤ 0.72× unbound's, saturating qps ≥ 1.2× unbound's, p99 at 20 k qps
+//! ≤ 100 µs, memory per name ≤ 96 bytes.
+
+use std::io::Write as _;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `pnrp-bench dns` options.
+#[derive(Debug, Clone)]
+pub(crate) struct DnsOptions {
+    pub(crate) names: usize,
+    pub(crate) per_publisher: usize,
+    pub(crate) seconds: u32,
+    pub(crate) latency_qps: u32,
+    pub(crate) rounds: usize,
+}
+
+impl Default for DnsOptions {
+    fn default() -> Self {
+        Self {
+            names: 100_000,
+            per_publisher: 1_000,
+            seconds: 10,
+            latency_qps: 20_000,
+            rounds: 3,
+        }
+    }
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target/release"))
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn addr_of(i: usize) -> [u8; 4] {
+    [10, (i >> 16) as u8, (i >> 8) as u8, i as u8]
+}
+
+fn pnrpd(dir: &Path, tag: &str, listen: &str, seed: Option<&str>, extra: &[&str]) -> Proc {
+    let runtime = dir.join(format!("r-{tag}"));
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c")
+        .arg(if tag == "stub" { "1" } else { "0" })
+        .arg(bin_dir().join("pnrpd"))
+        .args(["--cloud", "bench", "--listen", listen, "--no-link-local"])
+        .args(["--log", "error"])
+        .arg("--state-dir")
+        .arg(dir.join(format!("s-{tag}")))
+        .arg("--runtime-dir")
+        .arg(&runtime)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(s) = seed {
+        cmd.args(["--seed", s]);
+    }
+    let p = Proc(cmd.spawn().expect("pnrpd starts (cargo build --release)"));
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(20) {
+        if std::os::unix::net::UnixStream::connect(runtime.join("control.sock")).is_ok() {
+            return p;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("pnrpd {tag} did not come up");
+}
+
+/// The pid of the process `taskset` execs into (same pid).
+fn pid(p: &Proc) -> u32 {
+    p.0.id()
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_s(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
+}
+
+fn query(id: u16, i: usize) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    let label = format!("peer{i}");
+    m.push(label.len() as u8);
+    m.extend_from_slice(label.as_bytes());
+    m.extend_from_slice(b"\x04pnrp\x03net\x00\x00\x01\x00\x01");
+    m
+}
+
+/// Asks the stub for every name, at most `window` at a time and `rate`
+/// per second (the cloud's nodes limit each source to 50 requests a second,
+/// and one resolution is about three requests), in an order that spreads
+/// the questions over the publishers; names not answered are asked again
+/// after the negative TTL, up to ten passes. Returns how many were answered
+/// with their own address.
+fn warm_up(server: &str, order: &[usize], rate: f64) -> usize {
+    let names = order.len();
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sock.connect(server).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("timeout");
+    let mut ok = vec![false; names];
+    let window = 48usize;
+    let start = Instant::now();
+    let mut sent = 0f64;
+    let mut rcodes = [0usize; 5];
+    for round in 0..10 {
+        let todo: Vec<usize> = order.iter().copied().filter(|&i| !ok[i]).collect();
+        if todo.is_empty() {
+            break;
+        }
+        if round > 0 {
+            println!(
+                "  warm-up pass {round}: {} of {names} answered after {:.0} s, rcodes {rcodes:?} (NOERROR, SERVFAIL, NXDOMAIN, other, lost)",
+                names - todo.len(),
+                start.elapsed().as_secs_f64()
+            );
+            if rcodes[2] > 0 {
+                // Past the stub's negative TTL (10 s).
+                std::thread::sleep(Duration::from_secs(11));
+            }
+            rcodes = [0; 5];
+        }
+
+        // id → name index of the outstanding queries.
+        let mut slots: Vec<Option<(usize, Instant)>> = vec![None; 65_536];
+        let mut outstanding = 0usize;
+        let mut next = 0usize;
+        let mut id: u16 = 0;
+        let mut buf = [0u8; 1500];
+        while next < todo.len() || outstanding > 0 {
+            while outstanding < window
+                && next < todo.len()
+                && sent < start.elapsed().as_secs_f64() * rate
+            {
+                id = id.wrapping_add(1);
+                if slots[usize::from(id)].is_some() {
+                    continue;
+                }
+                let i = todo[next];
+                next += 1;
+                sent += 1.0;
+                if sock.send(&query(id, i)).is_ok() {
+                    slots[usize::from(id)] = Some((i, Instant::now()));
+                    outstanding += 1;
+                }
+            }
+            match sock.recv(&mut buf) {
+                Ok(n) if n >= 12 => {
+                    let rid = u16::from_be_bytes([buf[0], buf[1]]);
+                    if let Some((i, _)) = slots[usize::from(rid)].take() {
+                        outstanding -= 1;
+                        let rcode = buf[3] & 0x0F;
+                        rcodes[match rcode {
+                            0 => 0,
+                            2 => 1,
+                            3 => 2,
+                            _ => 3,
+                        }] += 1;
+                        if rcode == 0 && n >= 4 && buf[n - 4..n] == addr_of(i) {
+                            ok[i] = true;
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) if outstanding == 0 => {}
+                Err(_) => {
+                    // Give up on queries older than 3 s (lost).
+                    for s in &mut slots {
+                        if s.is_some_and(|(_, t)| t.elapsed() > Duration::from_secs(3)) {
+                            *s = None;
+                            outstanding -= 1;
+                            rcodes[4] += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ok.iter().filter(|&&b| b).count()
+}
+
+struct Perf {
+    qps: f64,
+    completed: u64,
+    cpu_us_per_q: f64,
+}
+
+fn dnsperf_saturate(server: &str, port: &str, file: &Path, secs: u32, server_pid: u32) -> Perf {
+    let c0 = cpu_s(server_pid);
+    let out = Command::new("taskset")
+        .args(["-c", "0", "dnsperf", "-s", server, "-p", port, "-q", "100"])
+        .arg("-l")
+        .arg(secs.to_string())
+        .arg("-d")
+        .arg(file)
+        .output()
+        .expect("dnsperf runs");
+    let cpu = cpu_s(server_pid) - c0;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |key: &str| -> f64 {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let completed = field("Queries completed") as u64;
+    Perf {
+        qps: field("Queries per second"),
+        completed,
+        cpu_us_per_q: cpu * 1e6 / (completed.max(1) as f64),
+    }
+}
+
+/// Per-query latencies (µs) at a fixed rate.
+fn dnsperf_latency(server: &str, port: &str, file: &Path, qps: u32) -> Vec<f64> {
+    let out = Command::new("taskset")
+        .args(["-c", "0", "dnsperf", "-s", server, "-p", port, "-q", "100"])
+        .args(["-l", "5", "-v"])
+        .arg("-Q")
+        .arg(qps.to_string())
+        .arg("-d")
+        .arg(file)
+        .output()
+        .expect("dnsperf runs");
+    let mut v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("> "))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .map(|s| s * 1e6)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn unbound(dir: &Path, listen_ip: &str, port: &str, names: usize, tag: &str) -> Proc {
+    let conf = dir.join(format!("unbound-{tag}.conf"));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&conf).expect("conf"));
+    let _ = write!(
+        f,
+        "server:\n  interface: {listen_ip}\n  port: {port}\n  do-daemonize: no\n  \
+         username: \"\"\n  chroot: \"\"\n  directory: \"{}\"\n  pidfile: \"\"\n  \
+         use-syslog: no\n  logfile: \"\"\n  num-threads: 1\n  do-ip6: no\n  \
+         access-control: 127.0.0.0/8 allow\n  module-config: \"iterator\"\n  \
+         local-zone: \"pnrp.net.\" static\n",
+        dir.display()
+    );
+    for i in 0..names {
+        let a = addr_of(i);
+        let _ = writeln!(
+            f,
+            "  local-data: \"peer{i}.pnrp.net. 10 IN A {}.{}.{}.{}\"",
+            a[0], a[1], a[2], a[3]
+        );
+    }
+    drop(f);
+    let p = Proc(
+        Command::new("taskset")
+            .args(["-c", "1", "unbound", "-d", "-c"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unbound starts"),
+    );
+    // Ready when it answers.
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
+    let t = Instant::now();
+    let mut buf = [0u8; 512];
+    while t.elapsed() < Duration::from_secs(60) {
+        let _ = sock.send_to(&query(7, 0), format!("{listen_ip}:{port}"));
+        if sock.recv(&mut buf).is_ok() {
+            return p;
+        }
+    }
+    panic!("unbound did not come up");
+}
+
+/// Runs the benchmark and prints the table.
+pub(crate) fn run(o: &DnsOptions) {
+    for tool in ["dnsperf", "unbound", "taskset"] {
+        assert!(
+            have(tool),
+            "`{tool}` is needed (apt-get install dnsperf unbound util-linux)"
+        );
+    }
+    let base = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("pnrp-bench-dns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let publishers = o.names.div_ceil(o.per_publisher).max(1);
+    println!(
+        "DNS stub vs unbound: {} names on {publishers} publishers; stub and unbound pinned to CPU 1, dnsperf to CPU 0",
+        o.names
+    );
+    let conf = dir.join("publisher.toml");
+    std::fs::write(
+        &conf,
+        format!("max_registrations = {}\n", o.per_publisher + 16),
+    )
+    .expect("config");
+    let conf_s = conf.display().to_string();
+    let t0 = Instant::now();
+    let mut pubs = Vec::new();
+    let seed = "127.0.4.10:4000".to_owned();
+    for p in 0..publishers {
+        let listen = format!("127.0.{}.{}:4000", 4 + p / 200, 10 + p % 200);
+        let s = (p > 0).then_some(seed.as_str());
+        pubs.push(pnrpd(
+            &dir,
+            &format!("p{p}"),
+            &listen,
+            s,
+            &["--no-dns", "--config", &conf_s],
+        ));
+    }
+    let stub_dns = "127.0.4.5:5300";
+    let stub = pnrpd(
+        &dir,
+        "stub",
+        "127.0.4.5:4000",
+        Some(&seed),
+        &["--dns-listen", stub_dns, "--dns-ttl", "3600"],
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    // Register, one thread per publisher.
+    let threads: Vec<_> = (0..publishers)
+        .map(|p| {
+            let runtime = dir.join(format!("r-p{p}"));
+            let (names, per) = (o.names, o.per_publisher);
+            std::thread::spawn(move || {
+                let c = pnrp::client::Client::new(&runtime);
+                let mut failed = 0;
+                for i in (p * per)..((p + 1) * per).min(names) {
+                    let a = addr_of(i);
+                    let addr = format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
+                    if c.register(&format!("0.peer{i}"), &[addr.as_str()], None)
+                        .is_err()
+                    {
+                        failed += 1;
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    let failed: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    println!(
+        "registered {} names in {:.0} s ({failed} failed)",
+        o.names - failed,
+        t0.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let stub_pid = pid(&stub);
+    let rss_before = rss_kb(stub_pid);
+    let t1 = Instant::now();
+    // Publisher-interleaved order: name k of publisher 0, of publisher 1…
+    let order: Vec<usize> = (0..o.per_publisher)
+        .flat_map(|k| (0..publishers).map(move |p| p * o.per_publisher + k))
+        .filter(|&i| i < o.names)
+        .collect();
+    let answered = warm_up(stub_dns, &order, 10.0 * publishers as f64);
+    let rss_after = rss_kb(stub_pid);
+    let per_name = (rss_after.saturating_sub(rss_before) * 1024) as f64 / o.names as f64;
+    println!(
+        "warm-up: {answered}/{} names resolved through the cloud and answered correctly in {:.0} s; stub RSS {rss_before} → {rss_after} kB ({per_name:.0} B/name)",
+        o.names,
+        t1.elapsed().as_secs_f64()
+    );
+
+    // The same names in unbound, and an empty unbound for its baseline.
+    let ub_empty = unbound(&dir, "127.0.4.6", "5300", 0, "empty");
+    let ub_empty_rss = rss_kb(pid(&ub_empty));
+    drop(ub_empty);
+    let ub = unbound(&dir, "127.0.4.6", "5300", o.names, "full");
+    let ub_pid = pid(&ub);
+    let ub_per_name = (rss_kb(ub_pid).saturating_sub(ub_empty_rss) * 1024) as f64 / o.names as f64;
+
+    // 200,000 random questions from the set.
+    let qfile = dir.join("queries.txt");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&qfile).expect("queries"));
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let _ = writeln!(f, "peer{}.pnrp.net A", x as usize % o.names);
+        }
+    }
+    let mut ours = (Vec::new(), Vec::new(), Vec::new());
+    let mut theirs = (Vec::new(), Vec::new(), Vec::new());
+    let mut lat_ours = Vec::new();
+    let mut lat_theirs = Vec::new();
+    for r in 0..o.rounds {
+        let a = dnsperf_saturate("127.0.4.5", "5300", &qfile, o.seconds, stub_pid);
+        let b = dnsperf_saturate("127.0.4.6", "5300", &qfile, o.seconds, ub_pid);
+        println!(
+            "round {}: stub {:.0} qps, {:.2} µs CPU/query ({} answered) | unbound {:.0} qps, {:.2} µs CPU/query ({} answered)",
+            r + 1,
+            a.qps,
+            a.cpu_us_per_q,
+            a.completed,
+            b.qps,
+            b.cpu_us_per_q,
+            b.completed
+        );
+        ours.0.push(a.qps);
+        ours.1.push(a.cpu_us_per_q);
+        theirs.0.push(b.qps);
+        theirs.1.push(b.cpu_us_per_q);
+        let la = dnsperf_latency("127.0.4.5", "5300", &qfile, o.latency_qps);
+        let lb = dnsperf_latency("127.0.4.6", "5300", &qfile, o.latency_qps);
+        ours.2.push(pct(&la, 0.99));
+        theirs.2.push(pct(&lb, 0.99));
+        lat_ours.extend(la);
+        lat_theirs.extend(lb);
+    }
+    lat_ours.sort_by(f64::total_cmp);
+    lat_theirs.sort_by(f64::total_cmp);
+    let (q_o, c_o, p_o) = (median(ours.0), median(ours.1), median(ours.2));
+    let (q_t, c_t, p_t) = (median(theirs.0), median(theirs.1), median(theirs.2));
+    println!();
+    println!("| | pnrp stub | unbound 1.17 | ratio | target |");
+    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "| saturating qps (median of {}) | {q_o:.0} | {q_t:.0} | {:.2}× | ≥ 1.2× |",
+        o.rounds,
+        q_o / q_t
+    );
+    println!(
+        "| server CPU per query | {c_o:.2} µs | {c_t:.2} µs | {:.2}× | ≤ 0.72× |",
+        c_o / c_t
+    );
+    println!(
+        "| latency at {} qps p50 / p99 / p99.9 (all rounds) | {:.0} / {:.0} / {:.0} µs | {:.0} / {:.0} / {:.0} µs | p99 {:.2}× | p99 ≤ 100 µs |",
+        o.latency_qps,
+        pct(&lat_ours, 0.5),
+        pct(&lat_ours, 0.99),
+        pct(&lat_ours, 0.999),
+        pct(&lat_theirs, 0.5),
+        pct(&lat_theirs, 0.99),
+        pct(&lat_theirs, 0.999),
+        p_o / p_t
+    );
+    println!(
+        "| memory per name | {per_name:.0} B | {ub_per_name:.0} B | {:.2}× | ≤ 96 B |",
+        per_name / ub_per_name
+    );
+    drop(ub);
+    drop(stub);
+    drop(pubs);
+    let _ = std::fs::remove_dir_all(&dir);
+}

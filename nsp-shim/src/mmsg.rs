@@ -1,0 +1,227 @@
+//! Batched datagram I/O: `recvmmsg(2)` and `sendmmsg(2)`, so that a busy
+//! stub makes one system call per batch of questions and one per batch of
+//! answers instead of one per datagram each way. All `unsafe` of the crate
+//! is here.
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+/// Largest query kept whole; longer datagrams are seen truncated (and
+/// rejected as malformed).
+pub(crate) const SLOT: usize = 4096;
+
+/// Receive buffers for up to `n` datagrams, with their sources.
+pub(crate) struct RecvBatch {
+    bufs: Vec<u8>,
+    lens: Vec<usize>,
+    addrs: Vec<libc::sockaddr_storage>,
+    addr_lens: Vec<libc::socklen_t>,
+}
+
+impl core::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("slots", &self.lens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn zeroed_storage() -> libc::sockaddr_storage {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    unsafe { core::mem::zeroed() }
+}
+
+impl RecvBatch {
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            bufs: vec![0; n * SLOT],
+            lens: vec![0; n],
+            addrs: vec![zeroed_storage(); n],
+            addr_lens: vec![0; n],
+        }
+    }
+
+    /// Waits for at least one datagram (or the socket's receive timeout)
+    /// and takes as many as are queued, up to the batch size.
+    pub(crate) fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        let n = self.lens.len();
+        let mut iovs: Vec<libc::iovec> = self
+            .bufs
+            .chunks_exact_mut(SLOT)
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: SLOT,
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = (0..n)
+            .map(|i| {
+                // SAFETY: msghdr is plain old data; all-zero is valid.
+                let mut h: libc::msghdr = unsafe { core::mem::zeroed() };
+                h.msg_name = (&raw mut self.addrs[i]).cast();
+                h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                h.msg_iov = &raw mut iovs[i];
+                h.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: h,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        // SAFETY: every pointer in `msgs` points into buffers owned by
+        // `self` or `iovs`, which outlive the call and are not otherwise
+        // borrowed; lengths match the buffers.
+        let got = unsafe {
+            libc::recvmmsg(
+                fd,
+                msgs.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                core::ptr::null_mut(),
+            )
+        };
+        if got < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let got = got as usize;
+        for (i, m) in msgs.iter().take(got).enumerate() {
+            self.lens[i] = (m.msg_len as usize).min(SLOT);
+            self.addr_lens[i] = m.msg_hdr.msg_namelen;
+        }
+        Ok(got)
+    }
+
+    /// Datagram `i` of the last [`RecvBatch::recv`].
+    pub(crate) fn datagram(&self, i: usize) -> &[u8] {
+        &self.bufs[i * SLOT..i * SLOT + self.lens[i]]
+    }
+
+    /// Source of datagram `i`, if it is an IP address.
+    pub(crate) fn source(&self, i: usize) -> Option<SocketAddr> {
+        let s = &self.addrs[i];
+        match i32::from(s.ss_family) {
+            libc::AF_INET if self.addr_lens[i] as usize >= size_of::<libc::sockaddr_in>() => {
+                // SAFETY: the family says the storage holds a sockaddr_in.
+                let a: &libc::sockaddr_in = unsafe { &*(&raw const *s).cast() };
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    u32::from_be(a.sin_addr.s_addr).into(),
+                    u16::from_be(a.sin_port),
+                )))
+            }
+            libc::AF_INET6 if self.addr_lens[i] as usize >= size_of::<libc::sockaddr_in6>() => {
+                // SAFETY: the family says the storage holds a sockaddr_in6.
+                let a: &libc::sockaddr_in6 = unsafe { &*(&raw const *s).cast() };
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    a.sin6_addr.s6_addr.into(),
+                    u16::from_be(a.sin6_port),
+                    a.sin6_flowinfo,
+                    a.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+
+    /// Sends `answers`: pairs of (datagram index whose source to answer,
+    /// bytes). Errors for single datagrams are ignored, like a lost
+    /// answer.
+    pub(crate) fn send(&mut self, fd: RawFd, answers: &mut [(usize, &mut Vec<u8>)]) {
+        let mut iovs: Vec<libc::iovec> = answers
+            .iter_mut()
+            .map(|(_, b)| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = answers
+            .iter()
+            .zip(iovs.iter_mut())
+            .map(|((i, _), iov)| {
+                // SAFETY: msghdr is plain old data; all-zero is valid.
+                let mut h: libc::msghdr = unsafe { core::mem::zeroed() };
+                h.msg_name = (&raw mut self.addrs[*i]).cast();
+                h.msg_namelen = self.addr_lens[*i];
+                h.msg_iov = iov;
+                h.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: h,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        let mut done = 0;
+        while done < msgs.len() {
+            // SAFETY: as in `recv`: every pointer refers to live buffers
+            // owned by `self`, `answers` or `iovs`.
+            let sent = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    msgs[done..].as_mut_ptr(),
+                    (msgs.len() - done) as libc::c_uint,
+                    0,
+                )
+            };
+            if sent <= 0 {
+                // Skip the datagram that failed (e.g. an unreachable
+                // source) and go on with the rest.
+                done += 1;
+            } else {
+                done += sent as usize;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd as _;
+
+    #[test]
+    fn a_batch_round_trips_over_loopback() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        for i in 0..5u8 {
+            client
+                .send_to(&[i; 3], server.local_addr().unwrap())
+                .unwrap();
+        }
+        let mut batch = RecvBatch::new(8);
+        let mut seen = 0;
+        let mut answers = Vec::new();
+        while seen < 5 {
+            let n = batch.recv(server.as_raw_fd()).unwrap();
+            for i in 0..n {
+                assert_eq!(batch.source(i), Some(client.local_addr().unwrap()));
+                answers.push(
+                    batch
+                        .datagram(i)
+                        .iter()
+                        .map(|b| b + 100)
+                        .collect::<Vec<u8>>(),
+                );
+            }
+            let mut list: Vec<(usize, &mut Vec<u8>)> =
+                answers.iter_mut().enumerate().skip(seen).collect();
+            for (k, (i, _)) in list.iter_mut().enumerate() {
+                *i = k;
+            }
+            batch.send(server.as_raw_fd(), &mut list);
+            seen += n;
+        }
+        let mut buf = [0u8; 16];
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            let n = client.recv(&mut buf).unwrap();
+            got.push(buf[..n].to_vec());
+        }
+        got.sort();
+        assert_eq!(got, (0..5u8).map(|i| vec![i + 100; 3]).collect::<Vec<_>>());
+    }
+}
