@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use super::cache::InsertOutcome;
 use super::node::Node;
 use super::pending::Purpose;
-use crate::cpa::VerifyContext;
+use crate::cpa::{MIN_LIFETIME_S, VerifyContext};
 use crate::wire::{AuthorityBuffer, Endpoint, Inquire, Message, MessageId, Nonce, RouteEntry};
 
 /// A route entry being validated (Pending Route Entry Add List).
@@ -22,7 +22,13 @@ pub(crate) struct Candidate {
     /// Set when the entry arrived in a FLOOD: who sent it and the Already
     /// Flooded List.
     pub(super) flood: Option<(SocketAddr, Vec<Endpoint>)>,
+    /// The entry is cached already and is being validated again before its
+    /// CPA's Not After: a refusal or a timeout removes it.
+    pub(super) renewal: bool,
 }
+
+/// CPA-holding entries validated again per maintenance tick, at most.
+const RENEWALS_PER_TICK: usize = 4;
 
 /// Lowest acceptable route-entry port (digest §12 #18).
 const MIN_PORT: u16 = 1024;
@@ -53,10 +59,47 @@ impl Node {
         {
             return;
         }
+        let need_cpa = !self.registrations.is_empty() && self.cache.in_leaf_range(&re.id);
+        let flood = flood_from.map(|f| (f, already_flooded.unwrap_or_default()));
+        self.probe(re, need_cpa, flood, false);
+    }
+
+    /// Entries whose CPA ends within a quarter of our own CPA lifetime (at
+    /// most 6 h, half the shortest lifetime a CPA may be signed with, so
+    /// that a renewed CPA is not due again at once) are INQUIREd again for a
+    /// fresh CPA, a few per tick, so that live leaf-set members are not
+    /// evicted at Not After: a refreshed entry's FLOOD is dropped as a
+    /// duplicate (digest §3.8 step 5), so nothing else would renew them.
+    pub(super) fn renew_expiring(&mut self) {
+        let margin = (self.config.cpa_lifetime.as_secs() / 4).min(MIN_LIFETIME_S / 2);
+        let horizon = self.now.wall.plus_secs(margin);
+        let due: Vec<RouteEntry> = self
+            .cache
+            .iter()
+            .filter(|e| e.cpa.as_ref().is_some_and(|c| c.not_after() <= horizon))
+            .filter(|e| !self.admissions.values().any(|c| c.route.id == e.route.id))
+            .take(RENEWALS_PER_TICK)
+            .map(|e| e.route.clone())
+            .collect();
+        for re in due {
+            if self.admissions.len() >= self.config.max_admissions {
+                break;
+            }
+            self.probe(re, true, None, true);
+        }
+    }
+
+    /// Sends the admission INQUIRE for `re` and records the candidate.
+    fn probe(
+        &mut self,
+        re: RouteEntry,
+        need_cpa: bool,
+        flood: Option<(SocketAddr, Vec<Endpoint>)>,
+        renewal: bool,
+    ) {
         let Some(to) = Self::address_of(&re) else {
             return;
         };
-        let need_cpa = !self.registrations.is_empty() && self.cache.in_leaf_range(&re.id);
         let nonce = self.random_nonce();
         let msg = Message::Inquire(Inquire {
             want_cpa: need_cpa,
@@ -72,7 +115,8 @@ impl Node {
                     route: re,
                     need_cpa,
                     nonce,
-                    flood: flood_from.map(|f| (f, already_flooded.unwrap_or_default())),
+                    flood,
+                    renewal,
                 },
             );
         }
@@ -84,19 +128,19 @@ impl Node {
             return;
         };
         if buffer.flags.not_found {
-            self.stats.admission_refused += 1;
+            self.refuse(&cand);
             return;
         }
         let mut cpa = None;
         if cand.need_cpa {
             let Some(unverified) = buffer.cpa else {
-                self.stats.admission_refused += 1;
+                self.refuse(&cand);
                 return;
             };
             let ctx = VerifyContext::inquiry(self.now.wall, cand.nonce).expecting(cand.route.id);
             let Ok(verified) = unverified.verify(self.verifier.as_ref(), &ctx) else {
                 self.stats.cpa_rejected += 1;
-                self.stats.admission_refused += 1;
+                self.refuse(&cand);
                 return;
             };
             // The route entry's endpoints must be the CPA's service
@@ -106,19 +150,38 @@ impl Node {
             re_eps.sort();
             cpa_eps.sort();
             if re_eps != cpa_eps {
-                self.stats.admission_refused += 1;
+                self.refuse(&cand);
                 return;
             }
-            cpa = Some(std::sync::Arc::new(verified));
+            cpa = Some(verified);
         }
         self.stats.admitted += 1;
         let id = cand.route.id;
-        if let InsertOutcome::Added { leaf, .. } = self.cache.insert(cand.route, cpa, self.now.mono)
+        if let InsertOutcome::Added { leaf, .. } =
+            self.cache.insert(cand.route, cpa.as_ref(), self.now.mono)
         {
             self.set_state(super::io::CloudState::Active);
             if leaf && !self.registrations.is_empty() {
                 self.leaf_set_flood(id, cand.flood);
             }
+        }
+    }
+
+    /// A candidate failed validation; a cached entry being renewed leaves
+    /// the cache.
+    fn refuse(&mut self, cand: &Candidate) {
+        self.stats.admission_refused += 1;
+        if cand.renewal {
+            self.cache.remove(&cand.route.id);
+        }
+    }
+
+    /// An admission INQUIRE ran out of retries.
+    pub(super) fn on_admission_timeout(&mut self, id: MessageId) {
+        if let Some(cand) = self.admissions.remove(&id)
+            && cand.renewal
+        {
+            self.cache.remove(&cand.route.id);
         }
     }
 }

@@ -43,10 +43,12 @@
 //!    pressure while they are in a leaf set, so
 //!    `len() ≤ max_levels · per_level + 2 · leaf_set_side · locals`.
 //! 4. Every entry has at least one address and a port ≥ [`MIN_PORT`]
-//!    (digest §3.6 step 1); its CPA, if any, was verified (the type says so),
-//!    is not a revocation and describes the entry's ID.
+//!    (digest §3.6 step 1); its [`CpaRecord`], if any, comes from a CPA that
+//!    was verified (the type says so), is not a revocation and describes the
+//!    entry's ID ([`RouteCache::insert`] refuses any other).
 //!
-//! [`RouteCache::check_invariants`] checks all four, for tests and the
+//! [`RouteCache::check_invariants`] checks all four (the CPA part of 4 at
+//! insertion, since only its record is kept), for tests and the
 //! simulator's per-step invariant checks (house style §3.10).
 //!
 //! # Admission and eviction
@@ -88,8 +90,9 @@
 //!
 //! One entry costs `size_of::<CacheEntry>()` (80 bytes on 64-bit targets)
 //! in the sorted vector, plus its address list on the heap (16 bytes per
-//! address and the allocator's overhead), plus its CPA if it holds one
-//! (shared through an [`Arc`]). The vector grows in steps of an eighth, so
+//! address and the allocator's overhead), plus a boxed [`CpaRecord`] (48
+//! bytes and the allocator's overhead) if a CPA admitted it — the CPA
+//! itself is not kept. The vector grows in steps of an eighth, so
 //! slack stays small. After 10^5 uniformly random IDs were offered to a
 //! default cache with one local ID, it held 92 entries in 10,968 bytes
 //! (≈ 119 bytes per entry; see the `memory_stays_within_budget…` test).
@@ -99,9 +102,9 @@ use core::cmp::Ordering;
 use core::iter::FusedIterator;
 use core::ops::Range;
 use std::net::Ipv6Addr;
-use std::sync::Arc;
 
-use crate::cpa::{AppEndpoint, VerifiedCpa};
+use crate::cpa::VerifiedCpa;
+use crate::crypto::PublicKey;
 use crate::id::{Distance, PnrpId};
 use crate::time::{Instant, UnixTime};
 use crate::wire::{Endpoint, RouteEntry};
@@ -145,14 +148,47 @@ impl Default for CacheConfig {
     }
 }
 
+/// What the cache keeps of the [`VerifiedCpa`] that admitted an entry
+/// (digest §3.6 step 4): the key that signed it — a revocation must come
+/// from the same key — and its Not After, when the entry expires unless it
+/// is validated again. The CPA itself (its encoding, endpoints and comment,
+/// several hundred bytes) is not kept: nothing reads it again, and the
+/// entry's addresses were checked against it at admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpaRecord {
+    public_key: PublicKey,
+    not_after: UnixTime,
+}
+
+impl CpaRecord {
+    /// The record of a verified CPA.
+    pub fn of(cpa: &VerifiedCpa) -> Self {
+        Self {
+            public_key: *cpa.public_key(),
+            not_after: cpa.content().not_after.to_unix(),
+        }
+    }
+
+    /// The key that signed the CPA.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public_key
+    }
+
+    /// The CPA's Not After.
+    pub fn not_after(&self) -> UnixTime {
+        self.not_after
+    }
+}
+
 /// One cached route entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
     /// Where the holder of the ID listens.
     pub route: RouteEntry,
-    /// The CPA that admitted the entry, when admission required one
-    /// (leaf-set entries of a publisher, digest §3.6 step 4).
-    pub cpa: Option<Arc<VerifiedCpa>>,
+    /// What is kept of the CPA that admitted the entry, when admission
+    /// required one (leaf-set entries of a publisher, digest §3.6 step 4)
+    /// or the entry is a resolution's verified result.
+    pub cpa: Option<Box<CpaRecord>>,
     /// When the entry last proved alive (admission, an answer without the
     /// N flag, [`RouteCache::touch`]). Eviction removes the least recently
     /// validated first.
@@ -433,12 +469,13 @@ impl RouteCache {
     pub fn insert(
         &mut self,
         mut route: RouteEntry,
-        cpa: Option<Arc<VerifiedCpa>>,
+        cpa: Option<&VerifiedCpa>,
         now: Instant,
     ) -> InsertOutcome {
-        if let Err(reason) = self.admissible(&route, cpa.as_deref()) {
+        if let Err(reason) = self.admissible(&route, cpa) {
             return InsertOutcome::Refused(reason);
         }
+        let cpa = cpa.map(|c| Box::new(CpaRecord::of(c)));
         route.addresses.shrink_to_fit();
         let pos = match self.search(&route.id) {
             Ok(i) => {
@@ -502,11 +539,7 @@ impl RouteCache {
     pub fn evict_expired(&mut self, now: UnixTime) -> Vec<CacheEntry> {
         let gone: Vec<CacheEntry> = self
             .entries
-            .extract_if(.., |e| {
-                e.cpa
-                    .as_ref()
-                    .is_some_and(|c| c.content().not_after.to_unix() < now)
-            })
+            .extract_if(.., |e| e.cpa.as_ref().is_some_and(|c| c.not_after < now))
             .collect();
         self.trim_capacity();
         gone
@@ -752,8 +785,14 @@ impl RouteCache {
 
     /// Occupancy of every level, level 1 first (index `k − 1` is level `k`).
     pub fn level_stats(&self) -> Vec<LevelStat> {
+        self.level_stats_upto(self.config.max_levels)
+    }
+
+    /// [`level_stats`](Self::level_stats) of levels `1..=levels` only (the
+    /// maintenance tick needs the populated ones, not all 32).
+    pub fn level_stats_upto(&self, levels: usize) -> Vec<LevelStat> {
         let leaf = self.leaf_ids();
-        (1..=self.config.max_levels)
+        (1..=levels.min(self.config.max_levels))
             .map(|level| {
                 let mut st = LevelStat {
                     level,
@@ -792,13 +831,8 @@ impl RouteCache {
             + block(self.locals.capacity() * size_of::<PnrpId>());
         for e in &self.entries {
             total += block(e.route.addresses.capacity() * size_of::<Ipv6Addr>());
-            if let Some(cpa) = &e.cpa {
-                let c = cpa.content();
-                total += block(2 * size_of::<usize>() + size_of::<VerifiedCpa>())
-                    + block(cpa.as_bytes().len())
-                    + block(c.service_addresses.len() * size_of::<Endpoint>())
-                    + block(c.endpoints.len() * size_of::<AppEndpoint>())
-                    + block(c.comment.as_ref().map_or(0, String::len));
+            if e.cpa.is_some() {
+                total += block(size_of::<CpaRecord>());
             }
         }
         total
@@ -822,7 +856,7 @@ impl RouteCache {
             if self.locals.binary_search(&e.route.id).is_ok() {
                 return Err("a local ID is cached");
             }
-            if self.admissible(&e.route, e.cpa.as_deref()).is_err() {
+            if self.admissible(&e.route, None).is_err() {
                 return Err("an entry breaks the admission rules");
             }
         }
@@ -1732,15 +1766,15 @@ mod tests {
 
     #[test]
     fn cpa_must_match_the_entry_and_expiry_evicts_it() {
-        let cpa = Arc::new(verified_cpa(42));
+        let cpa = verified_cpa(42);
         let id = cpa.pnrp_id();
         let mut cache = RouteCache::new(PnrpId::ZERO, CacheConfig::default());
         assert_eq!(
-            cache.insert(route(id_u64(3, 3)), Some(cpa.clone()), at(0)),
+            cache.insert(route(id_u64(3, 3)), Some(&cpa), at(0)),
             InsertOutcome::Refused(RefuseReason::CpaMismatch)
         );
         assert!(matches!(
-            cache.insert(route(id), Some(cpa.clone()), at(0)),
+            cache.insert(route(id), Some(&cpa), at(0)),
             InsertOutcome::Added { .. }
         ));
         let _ = add(&mut cache, id_u64(9, 9), 0);
@@ -1754,10 +1788,14 @@ mod tests {
         assert_eq!(cache.insert(moved, None, at(6)), InsertOutcome::Refreshed);
         assert!(cache.get(&id).unwrap().cpa.is_none());
         assert_eq!(
-            cache.insert(route(id), Some(cpa), at(7)),
+            cache.insert(route(id), Some(&cpa), at(7)),
             InsertOutcome::Refreshed
         );
-        assert!(cache.memory_bytes() > 2 * size_of::<CacheEntry>() + 200);
+        assert_eq!(
+            cache.get(&id).unwrap().cpa.as_deref(),
+            Some(&CpaRecord::of(&cpa))
+        );
+        assert!(cache.memory_bytes() > 2 * size_of::<CacheEntry>() + size_of::<CpaRecord>());
         assert!(cache.evict_expired(UnixTime(1_700_000_000)).is_empty());
         let gone = cache.evict_expired(UnixTime(1_700_000_000 + 86_401));
         assert_eq!(gone.len(), 1);
@@ -1949,7 +1987,8 @@ mod tests {
         assert_eq!(cache.len(), before.len() - 1);
         assert_ne!(cache.leaf_set(&local).1[0].route.id, first);
         assert!(cache.remove(&first).is_none());
-        let out = cache.insert(removed.route, removed.cpa, removed.validated);
+        assert!(removed.cpa.is_none());
+        let out = cache.insert(removed.route, None, removed.validated);
         assert!(matches!(out, InsertOutcome::Added { leaf: true, .. }));
         let after: Vec<PnrpId> = cache.iter().map(|e| e.route.id).collect();
         assert_eq!(after, before);

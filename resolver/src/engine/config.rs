@@ -52,7 +52,9 @@ pub struct Config {
     /// Not After of the CPAs this node signs, from signing time (12 h – 7 d).
     pub cpa_lifetime: Duration,
     /// How often a registration is re-announced (registration resolve and
-    /// leaf-set flood), well before Not After.
+    /// leaf-set flood), well before Not After. Default 10 min: the nodes
+    /// that join next to a registration meanwhile learn it from the
+    /// re-announcement, so it must be short against session times.
     pub refresh: Duration,
     /// Route-entry cache shape.
     pub cache: CacheConfig,
@@ -85,7 +87,7 @@ impl Default for Config {
             retries: 2,
             conversation: Duration::from_secs(15),
             cpa_lifetime: Duration::from_secs(24 * 3600),
-            refresh: Duration::from_secs(3600),
+            refresh: Duration::from_secs(600),
             cache: CacheConfig::default(),
             max_resolves: 64,
             max_admissions: 256,

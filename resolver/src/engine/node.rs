@@ -41,7 +41,7 @@ use crate::id::PnrpId;
 use crate::time::Instant;
 use crate::wire::{
     Endpoint, HashedNonce, Message, MessageId, Nonce, Packet, Reassembled, Reassembler,
-    ReassemblyLimits, RouteEntry, Solicit, SolicitType,
+    ReassemblyLimits, ResolveReason, RouteEntry, Solicit, SolicitType,
 };
 
 /// A publisher-side synchronisation conversation (MS-PNRP §3.2.1).
@@ -235,13 +235,18 @@ impl Node {
             if entry.retries_left > 0 {
                 self.stats.retransmits += 1;
                 self.push_transmit(entry.to, entry.bytes.clone());
+                let first = entry.retries_left == self.config.retries;
+                let purpose = entry.purpose;
                 let mut e = entry;
                 e.retries_left -= 1;
                 e.deadline = now.mono.plus(self.config.retransmit);
                 self.pending.insert(id, e);
+                if first && let Purpose::Lookup { resolve } = purpose {
+                    self.on_lookup_slow(resolve, id);
+                }
             } else {
                 self.reassembly.discard(id, entry.to);
-                self.on_give_up(id, entry.to, entry.purpose);
+                self.on_give_up(id, entry.purpose);
             }
         }
         self.expire_resolves();
@@ -370,20 +375,6 @@ impl Node {
     }
 
     // ---- helpers shared by the role files ---------------------------------
-
-    /// Whether some populated cache level has an empty sub-bucket.
-    fn has_balancing_gap(&self) -> bool {
-        let n = self
-            .cache
-            .estimate_cloud_size()
-            .unwrap_or(self.cache.len() as u64)
-            .max(10);
-        self.cache
-            .level_stats()
-            .iter()
-            .take(n.ilog10() as usize)
-            .any(|s| s.buckets.contains(&0))
-    }
 
     pub(super) fn set_state(&mut self, s: CloudState) {
         if self.state != s {
@@ -531,7 +522,7 @@ impl Node {
     }
 
     /// Retries exhausted for the message `id` sent to `to`.
-    fn on_give_up(&mut self, id: MessageId, to: SocketAddr, purpose: Purpose) {
+    fn on_give_up(&mut self, id: MessageId, purpose: Purpose) {
         self.stats.timeouts += 1;
         match purpose {
             Purpose::Solicit => {
@@ -544,11 +535,12 @@ impl Node {
                     self.cache.remove(&validate);
                 }
             }
-            Purpose::Admission => {
-                self.admissions.remove(&id);
+            Purpose::Admission => self.on_admission_timeout(id),
+            Purpose::Orphan { validate } => {
+                self.cache.remove(&validate);
             }
-            Purpose::Lookup { resolve } => self.on_lookup_timeout(resolve, to),
-            Purpose::Inquire { resolve } => self.on_inquire_timeout(resolve),
+            Purpose::Lookup { resolve } => self.on_lookup_timeout(resolve, id),
+            Purpose::Inquire { resolve } => self.on_inquire_timeout(resolve, id),
         }
     }
 
@@ -570,16 +562,23 @@ impl Node {
             .expire_idle(self.now.mono, core::time::Duration::from_secs(10));
         // Entries whose CPA has expired leave the cache (digest §3.7).
         let _ = self.cache.evict_expired(self.now.wall);
+        self.renew_expiring();
         self.refresh_registrations();
         self.maybe_split_detection();
         // Cache balancing (REASON_CACHE_MAINTENANCE): every tick while a
-        // populated level has an empty sub-bucket, else now and then
+        // level the cloud fills has an empty sub-bucket, else now and then
         // toward a random ID, so that the levels fill from answers.
-        if !self.cache.is_empty()
-            && (!self.registrations.is_empty() && self.has_balancing_gap()
-                || self.rng.next_u32() % 1000 < self.config.maintenance_lookup_permille)
-        {
-            self.start_maintenance_resolve();
+        if !self.cache.is_empty() {
+            let gap = if self.registrations.is_empty() {
+                None
+            } else {
+                self.balancing_target()
+            };
+            if let Some(target) = gap {
+                self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
+            } else if self.rng.next_u32() % 1000 < self.config.maintenance_lookup_permille {
+                self.start_maintenance_resolve();
+            }
         }
     }
 }

@@ -24,6 +24,10 @@ pub(super) enum Purpose {
     Lookup { resolve: u64 },
     /// The final INQUIRE of the resolution `resolve`.
     Inquire { resolve: u64 },
+    /// A LOOKUP or INQUIRE to `validate` whose resolution has ended: it is
+    /// still waited for, so that a node that never answers leaves the cache
+    /// (MS-PNRP §3.1.6.3) and one that answers N does too.
+    Orphan { validate: PnrpId },
 }
 
 /// One pending message.
@@ -75,6 +79,13 @@ impl Pending {
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.entries.values().map(|e| e.deadline).min()
+    }
+
+    /// Changes what the message `id` is waiting for.
+    pub(super) fn set_purpose(&mut self, id: MessageId, purpose: Purpose) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.purpose = purpose;
+        }
     }
 
     /// Removes every entry of the resolution `resolve`.

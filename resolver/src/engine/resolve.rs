@@ -8,6 +8,24 @@
 //! publisher joins the flagged path and is asked (with the A flag) for the
 //! closest other entry, which for a name with several publishers is the
 //! next instance on the ring (digest §12 #12).
+//!
+//! DEVIATION (resolver behaviour only; every message is as MS-PNRP sends
+//! it), to route around dead nodes, measured in `docs/simulation.md`:
+//!
+//! * a LOOKUP unanswered after one retransmission period no longer holds
+//!   the walk up — the next hop is asked meanwhile, at most
+//!   [`MAX_FLIGHTS`] LOOKUPs in flight — and when the resolution ends its
+//!   unanswered messages are still waited for, so that a dead hop leaves
+//!   the cache as the spec's retries would have it (§3.1.6.3);
+//! * a lost hop (timeout, N answer, forged CPA) is replaced by the closest
+//!   cached entry not yet asked, and a resolution other than cache
+//!   maintenance may take [`EXTRA_REFILLS`] more when its stacks run dry;
+//! * a route entry that already matches the criteria is INQUIREd at once
+//!   instead of being sent a LOOKUP first;
+//! * a hop that answered without a (usable) closer entry is not asked
+//!   again: it would answer the same;
+//! * a cache-maintenance walk ends at the first answer that brings it no
+//!   closer.
 
 use std::net::SocketAddr;
 
@@ -36,13 +54,22 @@ const MAX_USE: u8 = 3;
 const SPLIT_TESTS_PER_TICK: u64 = 4;
 /// Below this many cache entries, LOOKUPs set A and keep non-closer hops.
 const SMALL_CACHE: usize = 8;
+/// LOOKUPs of one resolution in flight at once: one that has gone a
+/// retransmission period without an answer no longer holds up the next.
+const MAX_FLIGHTS: usize = 3;
+/// Extra next hops a resolution other than cache maintenance may take from
+/// its cache when its stacks run dry (beyond one per lost hop).
+const EXTRA_REFILLS: u32 = 2;
 
-/// What the resolution waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Waiting {
-    Nothing,
-    Lookup(MessageId),
-    Inquire(MessageId),
+/// A LOOKUP in flight.
+#[derive(Debug)]
+struct Flight {
+    id: MessageId,
+    hop: RouteEntry,
+    uses: u8,
+    /// Its first transmission went unanswered: the resolution no longer
+    /// waits for it before trying the next hop (it may still answer).
+    slow: bool,
 }
 
 /// One ORT entry.
@@ -59,13 +86,22 @@ pub(crate) struct ResolveState {
     best: Option<RouteEntry>,
     /// The best match travelling in LOOKUPs (registration: our own entry).
     initial_best: Option<RouteEntry>,
-    current: Option<(RouteEntry, u8)>,
+    /// LOOKUPs awaiting an answer.
+    flights: Vec<Flight>,
+    /// The final INQUIRE awaiting an answer, and whom it asked.
+    inquiry: Option<(MessageId, RouteEntry)>,
     suspicious: u32,
     useful: u32,
-    waiting: Waiting,
     nonce: Nonce,
     /// IDs already inquired (verified or refused): never again.
     tried: Vec<PnrpId>,
+    /// IDs of every hop sent a LOOKUP.
+    asked: Vec<PnrpId>,
+    /// Hops lost (timed out or answered N): each may be replaced by the
+    /// next-closest cached entry.
+    lost: u32,
+    /// Next hops taken from the cache after the first.
+    refills: u32,
     results: Vec<Resolved>,
     max_results: usize,
     /// Collecting further instances after a first match.
@@ -185,21 +221,28 @@ impl Node {
     }
 
     /// The middle of an empty sub-bucket among the levels a cloud of the
-    /// estimated size populates (digest §3.7: Windows "balances" the cache
-    /// by looking up IDs in the gaps), if there is one.
+    /// estimated size fills (digest §3.7: Windows "balances" the cache by
+    /// looking up IDs in the gaps), if there is one.
+    ///
+    /// A sub-bucket of level `k` spans about `0.09 / 10^(k−1)` of the ring,
+    /// so in a cloud of `n` IDs it expects `0.09 n / 10^(k−1)` of them. Only
+    /// levels whose sub-buckets expect at least ~4 are balanced: below that
+    /// an empty one is as likely as not a true gap, and chasing it would
+    /// cost a lookup every tick for ever.
     pub(super) fn balancing_target(&mut self) -> Option<PnrpId> {
         let n = self
             .cache
             .estimate_cloud_size()
-            .unwrap_or(self.cache.len() as u64)
-            .max(10);
-        // Levels 1..=floor(log10 n): each holds ~10 entries' worth of nodes.
-        let levels = n.ilog10() as usize;
+            .unwrap_or(self.cache.len() as u64);
+        // 0.09 n / 10^(k−1) ≥ 4  ⇔  k ≤ log10(n / 44.4) + 1.
+        let levels = match n / 44 {
+            0 => return None,
+            m => m.ilog10() as usize + 1,
+        };
         let empty: Vec<(usize, usize)> = self
             .cache
-            .level_stats()
+            .level_stats_upto(levels)
             .iter()
-            .take(levels)
             .flat_map(|s| {
                 s.buckets
                     .iter()
@@ -218,10 +261,6 @@ impl Node {
     /// A cache-maintenance lookup toward a random ID inside a random cache
     /// level around the centre, so that every level fills.
     pub(super) fn start_maintenance_resolve(&mut self) {
-        if let Some(target) = self.balancing_target() {
-            self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
-            return;
-        }
         let target = match self.registrations.keys().next().copied() {
             Some(centre) => {
                 // Width 2^256 / 10^k for k in 0..4: offset = random >> (3.32 k) bits.
@@ -252,7 +291,16 @@ impl Node {
         if self.config.seeds.is_empty() {
             return;
         }
-        let nodes = self.cache.estimate_cloud_size().unwrap_or(1).max(1);
+        // Without an estimate (no neighbour on one side, or neighbours that
+        // are other instances of the same name, so close that the estimate
+        // is discarded) the cache size stands in: everything is cached in a
+        // tiny cloud, and a name published several times must not test
+        // every tick.
+        let nodes = self
+            .cache
+            .estimate_cloud_size()
+            .unwrap_or(self.cache.len() as u64)
+            .max(1);
         let draw = u64::from(self.rng.next_u32()) * nodes;
         if draw >= SPLIT_TESTS_PER_TICK * u64::from(u32::MAX) {
             return;
@@ -314,6 +362,7 @@ impl Node {
         // With an empty cache, start at the seeds (synthetic entries with
         // PNRP ID 0, as split detection does): a joining node can resolve
         // before its cache has filled.
+        let first_id = first.as_ref().map(|(e, _)| e.id);
         let mut next_hops: Vec<(RouteEntry, u8)> = first.into_iter().collect();
         if next_hops.is_empty() {
             for seed in self.config.seeds.iter().rev().take(3) {
@@ -341,12 +390,15 @@ impl Node {
                 best_stack: Vec::new(),
                 best: initial_best.clone(),
                 initial_best,
-                current: None,
+                flights: Vec::new(),
+                inquiry: None,
                 suspicious: 0,
                 useful: 0,
-                waiting: Waiting::Nothing,
                 nonce,
                 tried: Vec::new(),
+                asked: first_id.into_iter().collect(),
+                lost: 0,
+                refills: 0,
                 results: Vec::new(),
                 max_results,
                 collecting: false,
@@ -358,6 +410,12 @@ impl Node {
 
     /// Steps 7–10 of MS-PNRP §3.1.4.4.2: INQUIRE a sufficiently close best
     /// match, else LOOKUP the next hop, else finish.
+    ///
+    /// Beyond the spec, to route around dead nodes: a LOOKUP unanswered
+    /// after one retransmission period stops holding the resolution up (the
+    /// next hop is asked while it may still answer, at most
+    /// [`MAX_FLIGHTS`] at once), and when the stacks run dry the next
+    /// closest cached entry not yet asked replaces each lost hop.
     fn step(&mut self, key: u64) {
         loop {
             let cache_small = self.cache.len() < SMALL_CACHE;
@@ -368,14 +426,17 @@ impl Node {
                 self.finish(key, None);
                 return;
             }
+            if s.inquiry.is_some() {
+                return;
+            }
             // Step 7: best-match check.
             if let Some(best) = s.best.clone()
                 && s.matches(&best.id)
                 && !s.tried.contains(&best.id)
             {
                 s.tried.push(best.id);
+                s.best = s.best_stack.pop();
                 let Some(to) = Self::address_of(&best) else {
-                    s.best = s.best_stack.pop();
                     continue;
                 };
                 let msg = Message::Inquire(Inquire {
@@ -388,7 +449,7 @@ impl Node {
                 match self.send(to, msg, Some(Purpose::Inquire { resolve: key })) {
                     Some(id) => {
                         if let Some(s) = self.resolves.get_mut(&key) {
-                            s.waiting = Waiting::Inquire(id);
+                            s.inquiry = Some((id, best));
                         }
                         return;
                     }
@@ -398,14 +459,38 @@ impl Node {
                     }
                 }
             }
-            // Step 8: next hop, or stop. Before giving up on a name, try
-            // once more from the seeds: a young or sparse cache can lead
-            // into a dead end that the rest of the cloud does not have.
-            if s.next_hops.is_empty()
-                && s.results.is_empty()
-                && !s.seeds_tried
-                && s.reason == ResolveReason::APP_REQUEST
-            {
+            if s.flights.iter().any(|f| !f.slow) || s.flights.len() >= MAX_FLIGHTS {
+                return;
+            }
+            // Step 8: next hop, or stop. A lost hop (or, for a name, a dry
+            // stack) is replaced by the closest cached entry not yet asked.
+            let app = s.reason == ResolveReason::APP_REQUEST;
+            let extra = if s.reason == ResolveReason::CACHE_MAINTENANCE {
+                0
+            } else {
+                EXTRA_REFILLS
+            };
+            if s.next_hops.is_empty() && s.results.is_empty() && s.refills < s.lost + extra {
+                let next = self
+                    .cache
+                    .closest(
+                        &s.target,
+                        &Query {
+                            exclude_endpoints: &s.path,
+                            closer_than: None,
+                            exclude_ids: &s.asked,
+                        },
+                    )
+                    .map(|e| e.route.clone());
+                if let Some(next) = next {
+                    s.refills += 1;
+                    s.next_hops.push((next, 0));
+                }
+            }
+            // Before giving up on a name, try once more from the seeds: a
+            // young or sparse cache can lead into a dead end that the rest
+            // of the cloud does not have.
+            if s.next_hops.is_empty() && s.results.is_empty() && !s.seeds_tried && app {
                 s.seeds_tried = true;
                 let local = &self.config.local;
                 for seed in self.config.seeds.iter().rev().take(3) {
@@ -416,7 +501,9 @@ impl Node {
                 }
             }
             let Some((hop, uses)) = s.next_hops.pop() else {
-                self.finish(key, None);
+                if s.flights.is_empty() {
+                    self.finish(key, None);
+                }
                 return;
             };
             if s.suspicious > MAX_SUSPICIOUS || s.useful > MAX_USEFUL {
@@ -437,11 +524,18 @@ impl Node {
                 best_match: s.initial_best.clone().or_else(|| s.best.clone()),
                 flagged_path: s.path.clone(),
             });
-            s.current = Some((hop, uses + 1));
+            if !hop.id.is_zero() && !s.asked.contains(&hop.id) {
+                s.asked.push(hop.id);
+            }
             match self.send(to, msg, Some(Purpose::Lookup { resolve: key })) {
                 Some(id) => {
                     if let Some(s) = self.resolves.get_mut(&key) {
-                        s.waiting = Waiting::Lookup(id);
+                        s.flights.push(Flight {
+                            id,
+                            hop,
+                            uses: uses + 1,
+                            slow: false,
+                        });
                     }
                     return;
                 }
@@ -453,19 +547,42 @@ impl Node {
         }
     }
 
+    /// A LOOKUP of resolution `key` went one retransmission period without
+    /// an answer: stop waiting for it before asking the next hop.
+    pub(super) fn on_lookup_slow(&mut self, key: u64, id: MessageId) {
+        let Some(s) = self.resolves.get_mut(&key) else {
+            return;
+        };
+        let Some(f) = s.flights.iter_mut().find(|f| f.id == id) else {
+            return;
+        };
+        if !f.slow {
+            f.slow = true;
+            self.step(key);
+        }
+    }
+
     /// The AUTHORITY answering one of our LOOKUPs (MS-PNRP §3.1.5.6.1).
-    pub(super) fn on_lookup_answer(&mut self, key: u64, from: SocketAddr, b: AuthorityBuffer) {
+    pub(super) fn on_lookup_answer(
+        &mut self,
+        key: u64,
+        acked: MessageId,
+        from: SocketAddr,
+        b: AuthorityBuffer,
+    ) {
         let cache_small = self.cache.len() < SMALL_CACHE;
         let mut admit = Vec::new();
         let mut evict = None;
+        let mut advanced = false;
+        let done;
         {
             let Some(s) = self.resolves.get_mut(&key) else {
                 return;
             };
-            s.waiting = Waiting::Nothing;
-            let Some((hop, uses)) = s.current.take() else {
+            let Some(at) = s.flights.iter().position(|f| f.id == acked) else {
                 return;
             };
+            let Flight { hop, uses, .. } = s.flights.remove(at);
             if b.flags.busy {
                 // Skip a busy hop without counting it (digest §12 #15).
                 drop(hop);
@@ -481,9 +598,10 @@ impl Node {
                 s.suspicious += 1;
             }
             // Steps 4–6.
-            let mut kept = None;
+            let mut keep = false;
             if b.flags.not_found {
                 evict = Some(hop.id);
+                s.lost += 1;
             } else {
                 admit.push(hop.clone());
                 if s.best
@@ -496,29 +614,52 @@ impl Node {
                     }
                     s.best = Some(hop.clone());
                 }
-                if uses < MAX_USE {
-                    kept = Some((hop.clone(), uses));
-                }
+                keep = uses < MAX_USE;
             }
-            // Steps 7–10.
-            if let Some((h, u)) = kept.clone() {
-                s.next_hops.push((h, u));
-            }
+            // Steps 7–10. The hop goes back on the stack (to be asked
+            // again, with a longer flagged path, when we backtrack) only
+            // under a closer next hop it gave us: asked again after
+            // answering nothing new, it would answer the same.
             if let Some(new) = b.route_entry {
                 let in_path = new
                     .endpoints()
                     .any(|e| s.path[..s.path.len().saturating_sub(1)].contains(&e));
-                let known =
-                    s.tried.contains(&new.id) || s.next_hops.iter().any(|(h, _)| h.id == new.id);
-                if !in_path && !known {
+                let known = s.tried.contains(&new.id)
+                    || s.asked.contains(&new.id)
+                    || s.next_hops.iter().any(|(h, _)| h.id == new.id)
+                    || s.flights.iter().any(|f| f.hop.id == new.id);
+                if !in_path && !known && s.matches(&new.id) {
+                    // A match is INQUIREd at once (step 7): the INQUIRE
+                    // proves it alive, and it may be a hop that just
+                    // answered N for an older registration of the same
+                    // name at its address.
+                    if keep {
+                        s.next_hops.push((hop.clone(), uses));
+                    }
+                    if let Some(old) = s.best.replace(new) {
+                        s.best_stack.push(old);
+                    }
+                } else if !in_path && !known {
                     admit.push(new.clone());
                     if s.closer(&new.id, &hop.id) || cache_small || s.collecting {
+                        if keep {
+                            s.next_hops.push((hop.clone(), uses));
+                        }
                         s.next_hops.push((new, 0));
-                    } else if kept.is_some() {
-                        s.next_hops.pop();
+                        advanced = true;
                     }
                 }
             }
+            // A cache-maintenance walk has done its work once it reaches
+            // the node closest to its target: the entries on the way are
+            // learned, and backtracking would only visit more of them.
+            done = !advanced
+                && s.reason == ResolveReason::CACHE_MAINTENANCE
+                && !b.flags.not_found
+                && s.flights.is_empty();
+        }
+        if done {
+            self.finish(key, None);
         }
         if let Some(id) = evict {
             self.cache.remove(&id);
@@ -534,15 +675,23 @@ impl Node {
     }
 
     /// The AUTHORITY answering our final INQUIRE (MS-PNRP §3.1.5.6.1.1).
-    pub(super) fn on_inquire_answer(&mut self, key: u64, from: SocketAddr, b: AuthorityBuffer) {
+    pub(super) fn on_inquire_answer(
+        &mut self,
+        key: u64,
+        acked: MessageId,
+        from: SocketAddr,
+        b: AuthorityBuffer,
+    ) {
         let now = self.now;
         let Some(s) = self.resolves.get_mut(&key) else {
             return;
         };
-        s.waiting = Waiting::Nothing;
-        let Some(best) = s.best.take() else {
-            self.step(key);
-            return;
+        let best = match s.inquiry.take() {
+            Some((id, best)) if id == acked => best,
+            other => {
+                s.inquiry = other;
+                return;
+            }
         };
         let ctx = VerifyContext::inquiry(now.wall, s.nonce).expecting(best.id);
         let verdict = match (b.flags.not_found, b.cpa) {
@@ -584,28 +733,29 @@ impl Node {
                     s.path.push(ep);
                 }
                 s.next_hops.push((best.clone(), 0));
-                s.best = s.best_stack.pop();
-                let _ = self
-                    .cache
-                    .insert(best, Some(std::sync::Arc::new(cpa)), now.mono);
+                let _ = self.cache.insert(best, Some(&cpa), now.mono);
             }
             Some(Err(_)) => {
                 // A forged answer discredits its sender for the rest of
                 // this resolution, and its entry leaves the cache.
                 self.stats.cpa_rejected += 1;
                 if let Some(ep) = best.endpoints().next() {
-                    s.next_hops.retain(|(h, _)| !h.endpoints().any(|e| e == ep));
-                    s.best_stack.retain(|h| !h.endpoints().any(|e| e == ep));
+                    let from_forger = |h: &RouteEntry| h.endpoints().any(|e| e == ep);
+                    s.next_hops.retain(|(h, _)| !from_forger(h));
+                    s.best_stack.retain(|h| !from_forger(h));
+                    if s.best.as_ref().is_some_and(from_forger) {
+                        s.best = s.best_stack.pop();
+                    }
                     if s.path.len() < MAX_PATH_ENDPOINTS && !s.path.contains(&ep) {
                         s.path.push(ep);
                     }
                 }
-                s.best = s.best_stack.pop();
+                s.lost += 1;
                 self.cache.remove(&best.id);
             }
             None => {
-                s.best = s.best_stack.pop();
                 if b.flags.not_found {
+                    s.lost += 1;
                     self.cache.remove(&best.id);
                 }
             }
@@ -614,29 +764,34 @@ impl Node {
     }
 
     /// A LOOKUP ran out of retries: the hop is gone.
-    pub(super) fn on_lookup_timeout(&mut self, key: u64, _to: SocketAddr) {
+    pub(super) fn on_lookup_timeout(&mut self, key: u64, id: MessageId) {
         let Some(s) = self.resolves.get_mut(&key) else {
             return;
         };
-        s.waiting = Waiting::Nothing;
-        if let Some((hop, _)) = s.current.take() {
-            s.next_hops.retain(|(h, _)| h.id != hop.id);
-            self.cache.remove(&hop.id);
-        }
+        let Some(at) = s.flights.iter().position(|f| f.id == id) else {
+            return;
+        };
+        let hop = s.flights.remove(at).hop;
+        s.next_hops.retain(|(h, _)| h.id != hop.id);
+        s.lost += 1;
+        self.cache.remove(&hop.id);
         self.step(key);
     }
 
     /// The final INQUIRE ran out of retries: back to the previous best match.
-    pub(super) fn on_inquire_timeout(&mut self, key: u64) {
+    pub(super) fn on_inquire_timeout(&mut self, key: u64, id: MessageId) {
         let Some(s) = self.resolves.get_mut(&key) else {
             return;
         };
-        s.waiting = Waiting::Nothing;
-        if let Some(best) = s.best.take() {
-            self.cache.remove(&best.id);
-        }
-        if let Some(s) = self.resolves.get_mut(&key) {
-            s.best = s.best_stack.pop();
+        match s.inquiry.take() {
+            Some((sent, best)) if sent == id => {
+                s.lost += 1;
+                self.cache.remove(&best.id);
+            }
+            other => {
+                s.inquiry = other;
+                return;
+            }
         }
         self.step(key);
     }
@@ -672,6 +827,14 @@ impl Node {
         let Some(s) = self.resolves.remove(&key) else {
             return;
         };
+        // Messages still unanswered keep waiting, to evict their node if it
+        // proves dead; the rest of the resolution's state goes.
+        let asked = s.flights.iter().map(|f| (f.id, f.hop.id));
+        for (id, validate) in asked.chain(s.inquiry.as_ref().map(|(id, b)| (*id, b.id))) {
+            if !validate.is_zero() {
+                self.pending.set_purpose(id, Purpose::Orphan { validate });
+            }
+        }
         self.pending.remove_resolve(key);
         if let Some(request) = s.request {
             let result = if error == Some(ResolveError::Cancelled) {

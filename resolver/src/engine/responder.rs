@@ -311,8 +311,15 @@ impl Node {
         };
         match entry.purpose {
             Purpose::Admission => self.on_admission_answer(acked, buffer),
-            Purpose::Lookup { resolve } => self.on_lookup_answer(resolve, from, buffer),
-            Purpose::Inquire { resolve } => self.on_inquire_answer(resolve, from, buffer),
+            Purpose::Lookup { resolve } => self.on_lookup_answer(resolve, acked, from, buffer),
+            Purpose::Inquire { resolve } => self.on_inquire_answer(resolve, acked, from, buffer),
+            Purpose::Orphan { validate } => {
+                if buffer.flags.not_found {
+                    self.cache.remove(&validate);
+                } else {
+                    self.cache.touch(&validate, self.now.mono);
+                }
+            }
             Purpose::Solicit | Purpose::Request | Purpose::Flood { .. } => {
                 self.stats.dropped_unsolicited += 1;
             }

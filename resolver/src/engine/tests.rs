@@ -377,10 +377,7 @@ fn cached_cpas_expire_and_registrations_refresh() {
     for node in &net.nodes {
         for e in node.cache().iter() {
             if let Some(cpa) = &e.cpa {
-                assert!(
-                    cpa.content().not_after.to_unix() >= now,
-                    "expired CPA still cached"
-                );
+                assert!(cpa.not_after() >= now, "expired CPA still cached");
                 cpas += 1;
             }
         }
@@ -388,4 +385,43 @@ fn cached_cpas_expire_and_registrations_refresh() {
     assert!(cpas > 0, "leaf-set entries carry fresh CPAs");
     assert!(net.resolve(3, "0.n0", 101, 1).is_ok());
     assert!(net.resolve(0, "0.n3", 102, 1).is_ok());
+}
+
+#[test]
+fn live_leaf_set_members_are_revalidated_before_not_after() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
+        net.run(2);
+    }
+    net.run(60);
+    let admitted_until = net
+        .now()
+        .wall
+        .plus_secs(Config::default().cpa_lifetime.as_secs());
+    let leaf: Vec<crate::id::PnrpId> = net.nodes[0]
+        .cache()
+        .iter()
+        .filter(|e| e.cpa.is_some())
+        .map(|e| e.route.id)
+        .collect();
+    assert_eq!(leaf.len(), 3, "node 0 holds the other three with CPAs");
+    // Their FLOODs on refresh are duplicates, so only re-validation renews
+    // the CPAs: an hour before the first Not After every one is renewed…
+    net.run(Config::default().cpa_lifetime.as_secs() - 3600);
+    for id in &leaf {
+        let e = net.nodes[0].cache().get(id).expect("still cached");
+        let cpa = e.cpa.as_ref().expect("with a CPA");
+        assert!(cpa.not_after() > admitted_until.plus_secs(3600), "renewed");
+    }
+    // …and past it nothing was evicted.
+    net.run(2 * 3600);
+    for id in &leaf {
+        assert!(
+            net.nodes[0]
+                .cache()
+                .get(id)
+                .is_some_and(|e| e.cpa.is_some())
+        );
+    }
 }

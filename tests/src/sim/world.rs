@@ -926,6 +926,18 @@ impl World {
                     seeds.push(a);
                 }
             }
+            // Few live nodes among many indices (early waves): random
+            // probes can all miss, so walk on from a random index to the
+            // next live node rather than start without a seed.
+            if seeds.is_empty() {
+                let start = below(&mut self.rng, n);
+                if let Some(j) = (0..n)
+                    .map(|k| ((start + k) % n) as u32)
+                    .find(|&j| j != i && self.slots[j as usize].node.is_some())
+                {
+                    seeds.push(addr_of(j));
+                }
+            }
         }
         self.start_inner(i, seeds);
         let inc = self.slots[i as usize].incarnation;
