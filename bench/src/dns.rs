@@ -78,9 +78,11 @@ fn addr_of(i: usize) -> [u8; 4] {
 
 fn pnrpd(dir: &Path, tag: &str, listen: &str, seed: Option<&str>, extra: &[&str]) -> Proc {
     let runtime = dir.join(format!("r-{tag}"));
+    // The stub is pinned to CPU 1; the publishers may run anywhere (they
+    // are idle while the servers are measured).
     let mut cmd = Command::new("taskset");
     cmd.arg("-c")
-        .arg(if tag == "stub" { "1" } else { "0" })
+        .arg(if tag == "stub" { "1" } else { "0,1" })
         .arg(bin_dir().join("pnrpd"))
         .args(["--cloud", "bench", "--listen", listen, "--no-link-local"])
         .args(["--log", "error"])

@@ -7,7 +7,7 @@
 
 use hickory_proto::op::{Message, MessageType, OpCode};
 
-use crate::wire::{Edns, rcode};
+use crate::wire::{Reject, rcode};
 
 /// What the slow path makes of a datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,12 +15,7 @@ pub(crate) enum Slow {
     /// The same query in the fast path's shape.
     Rebuilt(Vec<u8>),
     /// Answer with this rcode only.
-    Reject {
-        id: u16,
-        flags: u16,
-        rcode: u16,
-        edns: Option<Edns>,
-    },
+    Reject(Reject),
     /// Not answerable (no header, or a response).
     Ignore,
 }
@@ -35,11 +30,13 @@ pub(crate) fn normalise(msg: &[u8]) -> Slow {
     if msg.len() < crate::wire::HEADER_LEN || flags & 0x8000 != 0 {
         return Slow::Ignore;
     }
-    let reject = |rcode| Slow::Reject {
-        id,
-        flags,
-        rcode,
-        edns: None,
+    let reject = |rcode| {
+        Slow::Reject(Reject {
+            id,
+            flags,
+            rcode,
+            edns: None,
+        })
     };
     let Ok(m) = Message::from_vec(msg) else {
         return reject(rcode::FORMERR);
@@ -76,11 +73,11 @@ mod tests {
         }
         assert!(matches!(
             normalise(&m),
-            Slow::Reject {
+            Slow::Reject(Reject {
                 rcode: rcode::FORMERR,
                 id: 7,
                 ..
-            }
+            })
         ));
         // One question plus an answer record: rebuilt without it.
         let mut m = vec![0, 7, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0];
@@ -102,10 +99,10 @@ mod tests {
         m.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01");
         assert!(matches!(
             normalise(&m),
-            Slow::Reject {
+            Slow::Reject(Reject {
                 rcode: rcode::FORMERR,
                 ..
-            }
+            })
         ));
     }
 }

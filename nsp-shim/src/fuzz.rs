@@ -15,12 +15,7 @@ use crate::{LookupAnswer, LookupEndpoint};
 pub fn fuzz_oracle(data: &[u8]) {
     match wire::parse(data) {
         Parsed::Query(_) => answer_all(data, data),
-        Parsed::Reject {
-            id,
-            flags,
-            rcode,
-            edns,
-        } => check_reject(id, flags, rcode, edns),
+        Parsed::Reject(r) => check_reject(r),
         Parsed::Ignore => {}
         Parsed::Other => match dns::normalise(data) {
             Slow::Rebuilt(v) => {
@@ -30,22 +25,17 @@ pub fn fuzz_oracle(data: &[u8]) {
                 );
                 answer_all(&v, data);
             }
-            Slow::Reject {
-                id,
-                flags,
-                rcode,
-                edns,
-            } => check_reject(id, flags, rcode, edns),
+            Slow::Reject(r) => check_reject(r),
             Slow::Ignore => {}
         },
     }
 }
 
-fn check_reject(id: u16, flags: u16, rcode: u16, edns: Option<wire::Edns>) {
+fn check_reject(r: wire::Reject) {
     let mut out = Vec::new();
-    wire::write_reject(&mut out, id, flags, rcode, edns);
+    r.write(&mut out);
     let m = hickory_proto::op::Message::from_vec(&out).expect("a reject decodes");
-    assert_eq!(m.metadata.id, id);
+    assert_eq!(m.metadata.id, r.id);
 }
 
 /// An answer record built from the fuzz input, so records vary too.

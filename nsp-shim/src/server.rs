@@ -184,41 +184,32 @@ impl<L: PeerLookup + Send + Sync + 'static> Shared<L> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         match wire::parse(msg) {
             Parsed::Query(q) => self.query(&q, msg, out, name, udp),
-            Parsed::Reject {
-                id,
-                flags,
-                rcode,
-                edns,
-            } => {
-                wire::write_reject(out, id, flags, rcode, edns);
+            Parsed::Reject(r) => {
+                r.write(out);
                 Step::Reply
             }
             Parsed::Ignore => Step::Drop,
             Parsed::Other => match dns::normalise(msg) {
                 Slow::Rebuilt(v) => match wire::parse(&v) {
                     Parsed::Query(q) => self.query(&q, &v, out, name, udp),
-                    Parsed::Reject {
-                        id,
-                        flags,
-                        rcode,
-                        edns,
-                    } => {
-                        wire::write_reject(out, id, flags, rcode, edns);
+                    Parsed::Reject(r) => {
+                        r.write(out);
                         Step::Reply
                     }
                     Parsed::Other | Parsed::Ignore => {
                         let (id, flags) = header(msg);
-                        wire::write_reject(out, id, flags, rcode::FORMERR, None);
+                        let formerr = wire::Reject {
+                            id,
+                            flags,
+                            rcode: rcode::FORMERR,
+                            edns: None,
+                        };
+                        formerr.write(out);
                         Step::Reply
                     }
                 },
-                Slow::Reject {
-                    id,
-                    flags,
-                    rcode,
-                    edns,
-                } => {
-                    wire::write_reject(out, id, flags, rcode, edns);
+                Slow::Reject(r) => {
+                    r.write(out);
                     Step::Reply
                 }
                 Slow::Ignore => Step::Drop,

@@ -110,23 +110,41 @@ pub struct Query<'a> {
     pub head: &'a [u8],
 }
 
+/// A query answered with just an rcode: header only, plus an OPT record
+/// when the query had one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reject {
+    /// Message ID.
+    pub id: u16,
+    /// Header flags as received.
+    pub flags: u16,
+    /// The rcode to send.
+    pub rcode: u16,
+    /// The query's OPT record.
+    pub edns: Option<Edns>,
+}
+
+impl Reject {
+    /// Writes the answer into `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&self.id.to_be_bytes());
+        out.extend_from_slice(&response_flags(self.flags, false, self.rcode).to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&u16::from(self.edns.is_some()).to_be_bytes());
+        if let Some(e) = self.edns {
+            put_opt(out, e, self.rcode);
+        }
+    }
+}
+
 /// What [`parse`] makes of a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parsed<'a> {
     /// A standard query with one question.
     Query(Query<'a>),
-    /// A query to answer with just an rcode (header only, plus OPT when
-    /// the query had one).
-    Reject {
-        /// Message ID.
-        id: u16,
-        /// Header flags as received.
-        flags: u16,
-        /// The rcode to send.
-        rcode: u16,
-        /// The query's OPT record.
-        edns: Option<Edns>,
-    },
+    /// A query to answer with just an rcode.
+    Reject(Reject),
     /// Not the fast path's shape: hand to hickory-proto (`dns.rs`).
     Other,
     /// Not answerable: shorter than a header, or itself a response.
@@ -176,11 +194,13 @@ pub fn parse(msg: &[u8]) -> Parsed<'_> {
     if msg.len() < HEADER_LEN || flags & QR != 0 {
         return Parsed::Ignore;
     }
-    let reject = |rcode, edns| Parsed::Reject {
-        id,
-        flags,
-        rcode,
-        edns,
+    let reject = |rcode, edns| {
+        Parsed::Reject(Reject {
+            id,
+            flags,
+            rcode,
+            edns,
+        })
     };
     if flags & OPCODE_MASK != 0 {
         return reject(rcode::NOTIMP, None);
@@ -274,18 +294,6 @@ fn put_opt(out: &mut Vec<u8>, edns: Edns, rcode: u16) {
     out.push(0);
     out.extend_from_slice(&(if edns.dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
     out.extend_from_slice(&0u16.to_be_bytes());
-}
-
-/// Writes a header-only answer with `rcode` (FORMERR, NOTIMP, BADVERS…).
-pub fn write_reject(out: &mut Vec<u8>, id: u16, flags: u16, rcode: u16, edns: Option<Edns>) {
-    out.clear();
-    out.extend_from_slice(&id.to_be_bytes());
-    out.extend_from_slice(&response_flags(flags, false, rcode).to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-    out.extend_from_slice(&u16::from(edns.is_some()).to_be_bytes());
-    if let Some(e) = edns {
-        put_opt(out, e, rcode);
-    }
 }
 
 /// Which section a record goes to.
@@ -511,10 +519,10 @@ mod tests {
         let m = query(NAME, rtype::A, Some((4096, 1, false)));
         assert!(matches!(
             parse(&m),
-            Parsed::Reject {
+            Parsed::Reject(Reject {
                 rcode: rcode::BADVERS,
                 ..
-            }
+            })
         ));
     }
 
@@ -528,28 +536,28 @@ mod tests {
         m[2] |= 0x10; // opcode 2 (STATUS)
         assert!(matches!(
             parse(&m),
-            Parsed::Reject {
+            Parsed::Reject(Reject {
                 rcode: rcode::NOTIMP,
                 ..
-            }
+            })
         ));
         let mut m = query(NAME, rtype::A, None);
         m.truncate(m.len() - 2); // no class
         assert!(matches!(
             parse(&m),
-            Parsed::Reject {
+            Parsed::Reject(Reject {
                 rcode: rcode::FORMERR,
                 ..
-            }
+            })
         ));
         let mut m = query(NAME, rtype::A, None);
         m.push(0); // trailing byte
         assert!(matches!(
             parse(&m),
-            Parsed::Reject {
+            Parsed::Reject(Reject {
                 rcode: rcode::FORMERR,
                 ..
-            }
+            })
         ));
         // A pointer in the question and two questions go to hickory-proto.
         let m = query(b"\xc0\x0c", rtype::A, None);
@@ -562,10 +570,10 @@ mod tests {
         m[10] = 0xFF;
         assert!(matches!(
             parse(&m),
-            Parsed::Reject {
+            Parsed::Reject(Reject {
                 rcode: rcode::FORMERR,
                 ..
-            }
+            })
         ));
     }
 
