@@ -177,6 +177,35 @@ pub struct CloudOut {
     pub registrations: usize,
     /// Estimated cloud size.
     pub estimated_size: Option<u64>,
+    /// The node's counters since the cloud opened (absent from older
+    /// daemons).
+    #[serde(default)]
+    pub counters: CloudCounters,
+}
+
+/// What a cloud's node has counted since it opened: traffic, losses, and
+/// what it refused (design: remote misbehaviour is counted, not logged).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CloudCounters {
+    /// Datagrams received.
+    pub rx_datagrams: u64,
+    /// Datagrams sent.
+    pub tx_datagrams: u64,
+    /// Retransmissions (a request went unanswered for 1 s).
+    pub retransmits: u64,
+    /// Requests given up after their retries.
+    pub timeouts: u64,
+    /// Requests dropped by the per-source rate limit.
+    pub dropped_rate: u64,
+    /// Datagrams that did not decode.
+    pub dropped_malformed: u64,
+    /// CPAs that failed verification.
+    pub cpa_rejected: u64,
+    /// LOOKUPs answered.
+    pub lookups_served: u64,
+    /// INQUIREs answered.
+    pub inquires_served: u64,
 }
 
 /// A cache entry.

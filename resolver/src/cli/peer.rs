@@ -318,6 +318,21 @@ pub(crate) fn inspect(req: Request, g: &GlobalArgs, out: &mut Output) -> Result<
                     "{:<24} {:<14} {:<28} cache {:>4}  registrations {}",
                     c.name, c.state, c.listen, c.cache_entries, c.registrations
                 )?;
+                let n = &c.counters;
+                writeln!(
+                    w,
+                    "  datagrams in {} out {}, retransmits {}, timeouts {}, dropped by rate limit {}, \
+                     malformed {}, CPAs rejected {}, LOOKUPs served {}, INQUIREs served {}",
+                    n.rx_datagrams,
+                    n.tx_datagrams,
+                    n.retransmits,
+                    n.timeouts,
+                    n.dropped_rate,
+                    n.dropped_malformed,
+                    n.cpa_rejected,
+                    n.lookups_served,
+                    n.inquires_served
+                )?;
             }
             Ok(())
         }),

@@ -44,6 +44,8 @@ pub(crate) struct CloudInfo {
     pub(crate) estimated_size: Option<u64>,
     /// Route-entry endpoints worth remembering for the next start.
     pub(crate) bootstrap: Vec<SocketAddr>,
+    /// The node's counters.
+    pub(crate) counters: crate::ipc::CloudCounters,
 }
 
 type Reply<T> = oneshot::Sender<T>;
@@ -392,6 +394,20 @@ fn info(node: &Node) -> CloudInfo {
         registrations: node.local_ids().count(),
         estimated_size: node.cache().estimate_cloud_size(),
         bootstrap,
+        counters: {
+            let s = node.stats();
+            crate::ipc::CloudCounters {
+                rx_datagrams: s.rx_datagrams,
+                tx_datagrams: s.tx_datagrams,
+                retransmits: s.retransmits,
+                timeouts: s.timeouts,
+                dropped_rate: s.dropped_rate,
+                dropped_malformed: s.dropped_malformed,
+                cpa_rejected: s.cpa_rejected,
+                lookups_served: s.lookups_served,
+                inquires_served: s.inquires_served,
+            }
+        },
     }
 }
 

@@ -870,6 +870,7 @@ impl Service {
                     cache_entries: info.cache.len(),
                     registrations: info.registrations,
                     estimated_size: info.estimated_size,
+                    counters: info.counters,
                 });
             }
         }
