@@ -11,12 +11,17 @@ use std::os::fd::RawFd;
 /// rejected as malformed).
 pub(crate) const SLOT: usize = 4096;
 
-/// Receive buffers for up to `n` datagrams, with their sources.
+/// Receive buffers for up to `n` datagrams, with their sources, and the
+/// system-call descriptors, all allocated once and reused for every batch.
 pub(crate) struct RecvBatch {
     bufs: Vec<u8>,
     lens: Vec<usize>,
     addrs: Vec<libc::sockaddr_storage>,
     addr_lens: Vec<libc::socklen_t>,
+    iovs: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+    /// For each answer being sent, the datagram whose source it goes to.
+    targets: Vec<usize>,
 }
 
 impl core::fmt::Debug for RecvBatch {
@@ -39,6 +44,32 @@ impl RecvBatch {
             lens: vec![0; n],
             addrs: vec![zeroed_storage(); n],
             addr_lens: vec![0; n],
+            iovs: Vec::with_capacity(n),
+            msgs: Vec::with_capacity(n),
+            targets: Vec::with_capacity(n),
+        }
+    }
+
+    /// Fills `msgs[..iovs.len()]` with headers naming `iovs[i]` and the
+    /// source slot `slot(i)`.
+    fn headers(&mut self, slot: impl Fn(usize) -> usize, recv: bool) {
+        self.msgs.clear();
+        for i in 0..self.iovs.len() {
+            let s = slot(i);
+            // SAFETY: msghdr is plain old data; all-zero is valid.
+            let mut h: libc::msghdr = unsafe { core::mem::zeroed() };
+            h.msg_name = (&raw mut self.addrs[s]).cast();
+            h.msg_namelen = if recv {
+                size_of::<libc::sockaddr_storage>() as libc::socklen_t
+            } else {
+                self.addr_lens[s]
+            };
+            h.msg_iov = &raw mut self.iovs[i];
+            h.msg_iovlen = 1;
+            self.msgs.push(libc::mmsghdr {
+                msg_hdr: h,
+                msg_len: 0,
+            });
         }
     }
 
@@ -46,35 +77,20 @@ impl RecvBatch {
     /// and takes as many as are queued, up to the batch size.
     pub(crate) fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         let n = self.lens.len();
-        let mut iovs: Vec<libc::iovec> = self
-            .bufs
-            .chunks_exact_mut(SLOT)
-            .map(|b| libc::iovec {
+        self.iovs.clear();
+        self.iovs
+            .extend(self.bufs.chunks_exact_mut(SLOT).map(|b| libc::iovec {
                 iov_base: b.as_mut_ptr().cast(),
                 iov_len: SLOT,
-            })
-            .collect();
-        let mut msgs: Vec<libc::mmsghdr> = (0..n)
-            .map(|i| {
-                // SAFETY: msghdr is plain old data; all-zero is valid.
-                let mut h: libc::msghdr = unsafe { core::mem::zeroed() };
-                h.msg_name = (&raw mut self.addrs[i]).cast();
-                h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-                h.msg_iov = &raw mut iovs[i];
-                h.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr: h,
-                    msg_len: 0,
-                }
-            })
-            .collect();
+            }));
+        self.headers(|i| i, true);
         // SAFETY: every pointer in `msgs` points into buffers owned by
-        // `self` or `iovs`, which outlive the call and are not otherwise
-        // borrowed; lengths match the buffers.
+        // `self`, which outlive the call and are not otherwise borrowed;
+        // lengths match the buffers.
         let got = unsafe {
             libc::recvmmsg(
                 fd,
-                msgs.as_mut_ptr(),
+                self.msgs.as_mut_ptr(),
                 n as libc::c_uint,
                 libc::MSG_WAITFORONE,
                 core::ptr::null_mut(),
@@ -84,7 +100,7 @@ impl RecvBatch {
             return Err(io::Error::last_os_error());
         }
         let got = got as usize;
-        for (i, m) in msgs.iter().take(got).enumerate() {
+        for (i, m) in self.msgs.iter().take(got).enumerate() {
             self.lens[i] = (m.msg_len as usize).min(SLOT);
             self.addr_lens[i] = m.msg_hdr.msg_namelen;
         }
@@ -122,42 +138,31 @@ impl RecvBatch {
         }
     }
 
-    /// Sends `answers`: pairs of (datagram index whose source to answer,
-    /// bytes). Errors for single datagrams are ignored, like a lost
+    /// Sends `outs[i]` to the source of datagram `i` for every `i` with
+    /// `reply[i]`. Errors for single datagrams are ignored, like a lost
     /// answer.
-    pub(crate) fn send(&mut self, fd: RawFd, answers: &mut [(usize, &mut Vec<u8>)]) {
-        let mut iovs: Vec<libc::iovec> = answers
-            .iter_mut()
-            .map(|(_, b)| libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: b.len(),
-            })
-            .collect();
-        let mut msgs: Vec<libc::mmsghdr> = answers
-            .iter()
-            .zip(iovs.iter_mut())
-            .map(|((i, _), iov)| {
-                // SAFETY: msghdr is plain old data; all-zero is valid.
-                let mut h: libc::msghdr = unsafe { core::mem::zeroed() };
-                h.msg_name = (&raw mut self.addrs[*i]).cast();
-                h.msg_namelen = self.addr_lens[*i];
-                h.msg_iov = iov;
-                h.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr: h,
-                    msg_len: 0,
-                }
-            })
-            .collect();
+    pub(crate) fn send(&mut self, fd: RawFd, outs: &mut [Vec<u8>], reply: &[bool]) {
+        self.iovs.clear();
+        let mut targets = core::mem::take(&mut self.targets);
+        targets.clear();
+        for (i, out) in outs.iter_mut().enumerate().filter(|(i, _)| reply[*i]) {
+            targets.push(i);
+            self.iovs.push(libc::iovec {
+                iov_base: out.as_mut_ptr().cast(),
+                iov_len: out.len(),
+            });
+        }
+        self.headers(|k| targets[k], false);
+        self.targets = targets;
         let mut done = 0;
-        while done < msgs.len() {
+        while done < self.msgs.len() {
             // SAFETY: as in `recv`: every pointer refers to live buffers
-            // owned by `self`, `answers` or `iovs`.
+            // owned by `self` or `outs`.
             let sent = unsafe {
                 libc::sendmmsg(
                     fd,
-                    msgs[done..].as_mut_ptr(),
-                    (msgs.len() - done) as libc::c_uint,
+                    self.msgs[done..].as_mut_ptr(),
+                    (self.msgs.len() - done) as libc::c_uint,
                     0,
                 )
             };
@@ -207,12 +212,8 @@ mod tests {
                         .collect::<Vec<u8>>(),
                 );
             }
-            let mut list: Vec<(usize, &mut Vec<u8>)> =
-                answers.iter_mut().enumerate().skip(seen).collect();
-            for (k, (i, _)) in list.iter_mut().enumerate() {
-                *i = k;
-            }
-            batch.send(server.as_raw_fd(), &mut list);
+            let reply = vec![true; n];
+            batch.send(server.as_raw_fd(), &mut answers[seen..], &reply);
             seen += n;
         }
         let mut buf = [0u8; 16];

@@ -614,14 +614,8 @@ fn udp_loop<L: PeerLookup + Send + Sync + 'static>(
                 }
             }
         }
-        let mut answers: Vec<(usize, &mut Vec<u8>)> = outs
-            .iter_mut()
-            .enumerate()
-            .take(n)
-            .filter(|(i, _)| reply[*i])
-            .collect();
-        if !answers.is_empty() {
-            batch.send(fd, &mut answers);
+        if reply[..n].contains(&true) {
+            batch.send(fd, &mut outs[..n], &reply[..n]);
         }
     }
 }
