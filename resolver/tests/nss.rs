@@ -11,7 +11,7 @@
 mod common;
 
 use core::ffi::{c_char, c_int};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::Command;
@@ -84,18 +84,7 @@ fn entry_points_answer_from_a_running_daemon() {
     let mut buf = vec![0u8; 4096];
     let mut pat: *mut GaihAddrtuple = std::ptr::null_mut();
     let mut ttl = 0i32;
-    // SAFETY: valid pointers and a buffer of the stated length.
-    let st = unsafe {
-        _nss_pnrp_gethostbyname4_r(
-            name.as_ptr(),
-            &mut pat,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut errno,
-            &mut herrno,
-            &mut ttl,
-        )
-    };
+    let (st, _, _) = gethostbyname4(&name, &mut pat, &mut buf, Some(&mut ttl));
     assert_eq!(st, NSS_STATUS_SUCCESS);
     let mut got = ips4(pat);
     got.sort();
@@ -105,19 +94,8 @@ fn entry_points_answer_from_a_running_daemon() {
     // Too small a buffer: TRYAGAIN + ERANGE, then success with a bigger one.
     let mut small = vec![0u8; 16];
     let mut pat: *mut GaihAddrtuple = std::ptr::null_mut();
-    // SAFETY: as above.
-    let st = unsafe {
-        _nss_pnrp_gethostbyname4_r(
-            name.as_ptr(),
-            &mut pat,
-            small.as_mut_ptr().cast(),
-            small.len(),
-            &mut errno,
-            &mut herrno,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!((st, errno), (NSS_STATUS_TRYAGAIN, libc::ERANGE));
+    let (st, err, _) = gethostbyname4(&name, &mut pat, &mut small, None);
+    assert_eq!((st, err), (NSS_STATUS_TRYAGAIN, libc::ERANGE));
     assert!(pat.is_null(), "nothing written on ERANGE");
 
     // gethostbyname3_r / 2_r / _r: one family each.
@@ -159,10 +137,7 @@ fn entry_points_answer_from_a_running_daemon() {
                 });
                 i += 1;
             }
-            assert_eq!(
-                std::ffi::CStr::from_ptr(canon).to_str().unwrap(),
-                "MyHost.PNRP.net."
-            );
+            assert_eq!(CStr::from_ptr(canon).to_str().unwrap(), "MyHost.PNRP.net.");
         }
         got.sort();
         assert_eq!(got, want, "af {af}");
@@ -199,32 +174,10 @@ fn entry_points_answer_from_a_running_daemon() {
     // In-zone miss: NOTFOUND; out of zone: UNAVAIL before any I/O.
     let miss = CString::new("nothere.pnrp.net").unwrap();
     let mut pat: *mut GaihAddrtuple = std::ptr::null_mut();
-    // SAFETY: as above.
-    let st = unsafe {
-        _nss_pnrp_gethostbyname4_r(
-            miss.as_ptr(),
-            &mut pat,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut errno,
-            &mut herrno,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!((st, herrno), (NSS_STATUS_NOTFOUND, 1));
+    let (st, _, h_err) = gethostbyname4(&miss, &mut pat, &mut buf, None);
+    assert_eq!((st, h_err), (NSS_STATUS_NOTFOUND, 1));
     let other = CString::new("example.com").unwrap();
-    // SAFETY: as above.
-    let st = unsafe {
-        _nss_pnrp_gethostbyname4_r(
-            other.as_ptr(),
-            &mut pat,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut errno,
-            &mut herrno,
-            std::ptr::null_mut(),
-        )
-    };
+    let (st, _, _) = gethostbyname4(&other, &mut pat, &mut buf, None);
     assert_eq!(st, NSS_STATUS_UNAVAIL);
 
     // Daemon unreachable: NOTFOUND, never UNAVAIL.
@@ -240,19 +193,33 @@ fn entry_points_answer_from_a_running_daemon() {
     );
     // SAFETY: as above.
     unsafe { std::env::set_var("PNRP_LOOKUP_SOCKET", &gone) };
-    // SAFETY: as above.
+    let (st, _, _) = gethostbyname4(&name, &mut pat, &mut buf, None);
+    assert_eq!(st, NSS_STATUS_NOTFOUND);
+}
+
+/// One `_nss_pnrp_gethostbyname4_r` call with valid pointers: `(status,
+/// errno, h_errno)`; the answer list, if any, is left in `pat`.
+fn gethostbyname4(
+    name: &CStr,
+    pat: &mut *mut GaihAddrtuple,
+    buf: &mut [u8],
+    ttl: Option<&mut i32>,
+) -> (c_int, c_int, c_int) {
+    let (mut errno, mut herrno) = (0 as c_int, 0 as c_int);
+    let ttl = ttl.map_or(std::ptr::null_mut(), |t| t as *mut i32);
+    // SAFETY: valid pointers and a buffer of the stated length.
     let st = unsafe {
         _nss_pnrp_gethostbyname4_r(
             name.as_ptr(),
-            &mut pat,
+            pat,
             buf.as_mut_ptr().cast(),
             buf.len(),
             &mut errno,
             &mut herrno,
-            std::ptr::null_mut(),
+            ttl,
         )
     };
-    assert_eq!(st, NSS_STATUS_NOTFOUND);
+    (st, errno, herrno)
 }
 
 /// The daemon's pid, from `pnrp status`.

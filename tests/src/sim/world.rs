@@ -1510,18 +1510,21 @@ impl World {
                 continue;
             };
             for e in node.cache().iter() {
-                if let Some(cpa) = &e.cpa {
-                    let legit = self
-                        .directory
-                        .by_p2p(&e.route.id.p2p_id())
-                        .map(|n| n.public);
-                    if legit != Some(*cpa.public_key()) {
-                        self.forged
-                            .insert((i as u32, e.route.id.0, cpa.public_key().0));
-                    }
+                if let Some(key) = self.forged_key(e) {
+                    self.forged.insert((i as u32, e.route.id.0, key.0));
                 }
             }
         }
+    }
+
+    /// The key of `e`'s CPA if it is not the legitimate publisher's.
+    fn forged_key(&self, e: &pnrp::engine::cache::CacheEntry) -> Option<PublicKey> {
+        let key = *e.cpa.as_ref()?.public_key();
+        let legit = self
+            .directory
+            .by_p2p(&e.route.id.p2p_id())
+            .map(|n| n.public);
+        (legit != Some(key)).then_some(key)
     }
 
     /// Scans every honest cache: forged CPAs (remembered for
@@ -1535,14 +1538,8 @@ impl World {
             };
             for e in node.cache().iter() {
                 r.entries += 1;
-                if let Some(cpa) = &e.cpa {
-                    let legit = self
-                        .directory
-                        .by_p2p(&e.route.id.p2p_id())
-                        .map(|n| n.public);
-                    if legit != Some(*cpa.public_key()) {
-                        r.forged += 1;
-                    }
+                if self.forged_key(e).is_some() {
+                    r.forged += 1;
                 }
                 let holder = e
                     .route
