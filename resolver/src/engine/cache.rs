@@ -29,7 +29,13 @@
 //!   registered ID the cache keeps its leaf set: the `leaf_set_side` (5)
 //!   nearest cached entries below it and the 5 nearest above on the ring.
 //!   Leaf sets are not stored separately; they are read off the ordered
-//!   index, so they are always exactly the nearest entries.
+//!   index, so they are always exactly the nearest entries. Only each
+//!   entry's membership is kept, as a flag updated incrementally: an
+//!   insertion, a removal or a change of the local IDs moves at most the
+//!   `leaf_set_side` entries on each side of it in or out of leaf sets, so
+//!   a node with thousands of local IDs never recomputes them all, and
+//!   "is X in a leaf set" is two binary searches over the local IDs (the
+//!   nearest below and above X) rather than one per local ID.
 //!
 //! # Invariants
 //!
@@ -46,8 +52,13 @@
 //!    (digest §3.6 step 1); its [`CpaRecord`], if any, comes from a CPA that
 //!    was verified (the type says so), is not a revocation and describes the
 //!    entry's ID ([`RouteCache::insert`] refuses any other).
+//! 5. Each entry's bookkeeping (3 bytes, in a vector beside the entries) is
+//!    current: whether it is in a leaf set, and how many neighbours on each
+//!    side share its endpoints (up to 255), which lets a query that
+//!    excludes an endpoint (a LOOKUP's flagged path) skip a run of one
+//!    node's IDs at once instead of walking it.
 //!
-//! [`RouteCache::check_invariants`] checks all four (the CPA part of 4 at
+//! [`RouteCache::check_invariants`] checks all five (the CPA part of 4 at
 //! insertion, since only its record is kept), for tests and the
 //! simulator's per-step invariant checks (house style §3.10).
 //!
@@ -89,13 +100,14 @@
 //! # Memory
 //!
 //! One entry costs `size_of::<CacheEntry>()` (80 bytes on 64-bit targets)
-//! in the sorted vector, plus its address list on the heap (16 bytes per
+//! in the sorted vector and 3 bytes of bookkeeping beside it, plus its
+//! address list on the heap (16 bytes per
 //! address and the allocator's overhead), plus a boxed [`CpaRecord`] (48
 //! bytes and the allocator's overhead) if a CPA admitted it — the CPA
 //! itself is not kept. The vector grows in steps of an eighth, so
 //! slack stays small. After 10^5 uniformly random IDs were offered to a
-//! default cache with one local ID, it held 92 entries in 10,968 bytes
-//! (≈ 119 bytes per entry; see the `memory_stays_within_budget…` test).
+//! default cache with one local ID, it held 92 entries in 11,299 bytes
+//! (≈ 122 bytes per entry; see the `memory_stays_within_budget…` test).
 //! [`RouteCache::memory_bytes`] gives the estimate.
 
 use core::cmp::Ordering;
@@ -304,6 +316,15 @@ impl Query<'_> {
                 .any(|ep| self.exclude_endpoints.contains(&ep))
     }
 
+    /// Whether one of `entry`'s endpoints is excluded.
+    fn excludes_endpoint_of(&self, entry: &CacheEntry) -> bool {
+        !self.exclude_endpoints.is_empty()
+            && entry
+                .route
+                .endpoints()
+                .any(|ep| self.exclude_endpoints.contains(&ep))
+    }
+
     /// Whether `entry` satisfies `closer_than` for `target`.
     fn close_enough(&self, entry: &CacheEntry, target: &PnrpId) -> bool {
         self.closer_than
@@ -319,8 +340,42 @@ pub struct RouteCache {
     config: CacheConfig,
     /// Sorted strictly ascending by ID; never a local ID.
     entries: Vec<CacheEntry>,
+    /// `meta[i]` is `entries[i]`'s bookkeeping, kept in step with `entries`.
+    meta: Vec<Meta>,
     /// The locally registered IDs, sorted, without duplicates.
     locals: Vec<PnrpId>,
+}
+
+/// Per-entry bookkeeping of a [`RouteCache`] (3 bytes an entry), updated
+/// incrementally with every change of the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Meta {
+    /// The entry is in the leaf set of a local ID
+    /// ([`RouteCache::in_leaf_range`]). One change of the ring moves only
+    /// the `leaf_set_side` entries on each side of it in or out of leaf
+    /// sets ([`RouteCache::reprotect`]).
+    protected: bool,
+    /// How many entries from this one upward (itself included, not
+    /// wrapping past the largest ID) have the same endpoints (port and
+    /// addresses), at most 255. A ring walk that excludes an endpoint skips
+    /// the whole run at once: a node holding thousands of IDs puts long
+    /// runs of one endpoint into its neighbours' caches.
+    run_up: u8,
+    /// The same downward (not wrapping past the smallest ID).
+    run_down: u8,
+}
+
+impl Meta {
+    const NEW: Self = Self {
+        protected: false,
+        run_up: 1,
+        run_down: 1,
+    };
+}
+
+/// Whether two entries have the same endpoints (port and address list).
+fn same_endpoints(a: &CacheEntry, b: &CacheEntry) -> bool {
+    a.route.port == b.route.port && a.route.addresses == b.route.addresses
 }
 
 /// Who [`RouteCache::pick_victim`] would evict.
@@ -343,6 +398,7 @@ impl RouteCache {
             centre,
             config,
             entries: Vec::new(),
+            meta: Vec::new(),
             locals: Vec::new(),
         }
     }
@@ -389,6 +445,8 @@ impl RouteCache {
             self.remove_at(i);
         }
         self.locals.insert(at, id);
+        // Only the entries next to the new local ID join a leaf set.
+        let _ = self.reprotect_around_gap(self.lower_bound(&id));
         true
     }
 
@@ -397,10 +455,11 @@ impl RouteCache {
     /// returned. `None` if the ID was not local.
     pub fn remove_local(&mut self, id: &PnrpId) -> Option<Vec<CacheEntry>> {
         let at = self.locals.binary_search(id).ok()?;
-        let before = self.leaf_ids();
         self.locals.remove(at);
+        // Only members of this ID's leaf set can lose their protection.
+        let lost = self.reprotect_around_gap(self.lower_bound(id));
         let mut evicted = Vec::new();
-        self.enforce_unprotected(&before, &mut evicted);
+        self.enforce_unprotected(&lost, &mut evicted);
         Some(evicted)
     }
 
@@ -437,8 +496,24 @@ impl RouteCache {
     /// full. For an ID not yet cached this says whether it *would* join a
     /// leaf set once inserted (digest §3.6 NeedCpa, §4.4 step 6); for a
     /// cached ID, whether it is protected now.
+    ///
+    /// Two binary searches over the local IDs and four over the entries:
+    /// of all local IDs, the nearest one below `id` has the fewest entries
+    /// between itself and `id` going up, and the nearest one above has the
+    /// fewest going down, so only those two need asking.
     pub fn in_leaf_range(&self, id: &PnrpId) -> bool {
-        self.locals.iter().any(|l| self.in_leaf_range_of(l, id))
+        let side = self.config.leaf_set_side;
+        let k = self.locals.len();
+        if side == 0 || k == 0 {
+            return false;
+        }
+        let at = self.locals.partition_point(|l| l < id);
+        if at < k && self.locals[at] == *id {
+            return true;
+        }
+        let above = &self.locals[at % k];
+        let below = &self.locals[(at + k - 1) % k];
+        self.count_open_arc(below, id) < side || self.count_open_arc(id, above) < side
     }
 
     /// [`in_leaf_range`](Self::in_leaf_range) for the leaf set of one ID
@@ -480,11 +555,16 @@ impl RouteCache {
         let pos = match self.search(&route.id) {
             Ok(i) => {
                 let e = &mut self.entries[i];
-                if cpa.is_some() || e.route != route {
+                let moved = e.route != route;
+                if cpa.is_some() || moved {
                     e.cpa = cpa;
                 }
                 e.route = route;
                 e.validated = e.validated.max(now);
+                if moved {
+                    self.fix_runs_up(i);
+                    self.fix_runs_down(i);
+                }
                 return InsertOutcome::Refreshed;
             }
             Err(pos) => pos,
@@ -495,10 +575,9 @@ impl RouteCache {
             validated: now,
         };
         if self.in_leaf_range(&entry.route.id) {
-            let before = self.leaf_ids();
-            self.insert_at(pos, entry);
+            let lost = self.insert_at(pos, entry, true);
             let mut evicted = Vec::new();
-            self.enforce_unprotected(&before, &mut evicted);
+            self.enforce_unprotected(&lost, &mut evicted);
             return InsertOutcome::Added {
                 leaf: true,
                 evicted,
@@ -506,10 +585,9 @@ impl RouteCache {
         }
         // Outside every leaf set the newcomer changes no leaf set.
         let level = self.placement(&entry.route.id).level;
-        let leaf = self.leaf_ids();
-        match self.pick_victim(level, &leaf, Some(&entry)) {
+        match self.pick_victim(level, Some(&entry)) {
             None => {
-                self.insert_at(pos, entry);
+                let _ = self.insert_at(pos, entry, false);
                 InsertOutcome::Added {
                     leaf: false,
                     evicted: Vec::new(),
@@ -518,7 +596,7 @@ impl RouteCache {
             Some(Victim::Newcomer) => InsertOutcome::Refused(RefuseReason::LevelFull),
             Some(Victim::At(i)) => {
                 let old = self.remove_at(i);
-                self.insert_at(if i < pos { pos - 1 } else { pos }, entry);
+                let _ = self.insert_at(if i < pos { pos - 1 } else { pos }, entry, false);
                 InsertOutcome::Added {
                     leaf: false,
                     evicted: vec![old],
@@ -537,10 +615,13 @@ impl RouteCache {
     /// Removes every entry whose CPA expired before `now` (digest §3.7);
     /// entries without a CPA are left alone.
     pub fn evict_expired(&mut self, now: UnixTime) -> Vec<CacheEntry> {
-        let gone: Vec<CacheEntry> = self
-            .entries
-            .extract_if(.., |e| e.cpa.as_ref().is_some_and(|c| c.not_after < now))
-            .collect();
+        let expired = |e: &CacheEntry| e.cpa.as_ref().is_some_and(|c| c.not_after < now);
+        if !self.entries.iter().any(expired) {
+            return Vec::new();
+        }
+        let gone: Vec<CacheEntry> = self.entries.extract_if(.., |e| expired(e)).collect();
+        // Several gaps at once: recompute every entry's bookkeeping.
+        self.rebuild_meta();
         self.trim_capacity();
         gone
     }
@@ -591,6 +672,8 @@ impl RouteCache {
         let start = self.lower_bound(target);
         ByDistance {
             entries: &self.entries,
+            meta: &self.meta,
+            last: None,
             target: U256::from_id(target),
             up: if n == 0 { 0 } else { start % n },
             down: if n == 0 { 0 } else { (start + n - 1) % n },
@@ -614,7 +697,8 @@ impl RouteCache {
         if n == 0 {
             return out;
         }
-        for e in self.by_distance(target) {
+        let mut walk = self.by_distance(target);
+        while let Some(e) = walk.next() {
             if !query.close_enough(e, target) {
                 break;
             }
@@ -623,6 +707,10 @@ impl RouteCache {
                 if out.len() == n {
                     break;
                 }
+            } else if query.excludes_endpoint_of(e) {
+                // Its neighbours with the same endpoints are excluded too
+                // (and farther on this side, so no closer): skip them.
+                walk.skip_run();
             }
         }
         out
@@ -791,7 +879,6 @@ impl RouteCache {
     /// [`level_stats`](Self::level_stats) of levels `1..=levels` only (the
     /// maintenance tick needs the populated ones, not all 32).
     pub fn level_stats_upto(&self, levels: usize) -> Vec<LevelStat> {
-        let leaf = self.leaf_ids();
         (1..=levels.min(self.config.max_levels))
             .map(|level| {
                 let mut st = LevelStat {
@@ -801,12 +888,11 @@ impl RouteCache {
                     buckets: [0; BUCKETS],
                 };
                 for i in self.level_ranges(level).into_iter().flatten() {
-                    let id = &self.entries[i].route.id;
                     st.entries += 1;
-                    if leaf.binary_search(id).is_ok() {
+                    if self.meta[i].protected {
                         st.leaf_members += 1;
                     } else {
-                        st.buckets[self.placement(id).bucket] += 1;
+                        st.buckets[self.placement(&self.entries[i].route.id).bucket] += 1;
                     }
                 }
                 st
@@ -828,6 +914,7 @@ impl RouteCache {
         }
         let mut total = size_of::<Self>()
             + block(self.entries.capacity() * size_of::<CacheEntry>())
+            + block(self.meta.capacity() * size_of::<Meta>())
             + block(self.locals.capacity() * size_of::<PnrpId>());
         for e in &self.entries {
             total += block(e.route.addresses.capacity() * size_of::<Ipv6Addr>());
@@ -852,9 +939,28 @@ impl RouteCache {
         if !self.locals.windows(2).all(|w| w[0] < w[1]) {
             return Err("local IDs are not strictly ascending");
         }
-        for e in &self.entries {
+        if self.meta.len() != self.entries.len() {
+            return Err("the entry bookkeeping is out of step with the entries");
+        }
+        let n = self.entries.len();
+        for (i, (e, m)) in self.entries.iter().zip(&self.meta).enumerate() {
             if self.locals.binary_search(&e.route.id).is_ok() {
                 return Err("a local ID is cached");
+            }
+            if m.protected != self.in_leaf_range(&e.route.id) {
+                return Err("an entry's leaf-set flag is wrong");
+            }
+            let up = (i..n)
+                .take_while(|&j| same_endpoints(e, &self.entries[j]))
+                .take(255)
+                .count();
+            let down = (0..=i)
+                .rev()
+                .take_while(|&j| same_endpoints(e, &self.entries[j]))
+                .take(255)
+                .count();
+            if usize::from(m.run_up) != up || usize::from(m.run_down) != down {
+                return Err("an entry's endpoint-run lengths are wrong");
             }
             if self.admissible(&e.route, None).is_err() {
                 return Err("an entry breaks the admission rules");
@@ -945,7 +1051,49 @@ impl RouteCache {
         (0..n - (hi - lo)).map(move |j| (lo + n - 1 - j) % n)
     }
 
-    /// The IDs of every leaf-set member of every local ID, ascending.
+    /// Recomputes the leaf-set flags of the `leaf_set_side` entries
+    /// clockwise from index `up` and anticlockwise from index `down` (both
+    /// included; fewer when the cache is smaller), and returns the IDs of
+    /// those that lost their protection.
+    ///
+    /// One change of the ring moves only these in or out of leaf sets. An
+    /// entry's membership rests on its count of entries between it and the
+    /// nearest local ID on either side (fewer than `side`). Inserting X
+    /// raises the counts of arcs across X: an entry Y that drops out had
+    /// `side − 1` before, so at most `side − 1` entries lie between X and
+    /// Y. Removing an entry (or adding a local ID) can only lower counts,
+    /// and an entry that joins now has `side − 1`, so it lies within `side`
+    /// of the gap; withdrawing a local ID touches only its own leaf set.
+    /// (Inserting or removing an entry outside every leaf set moves
+    /// nothing: any arc across it already holds `side` or more.)
+    fn reprotect(&mut self, up: usize, down: usize) -> Vec<PnrpId> {
+        let n = self.entries.len();
+        let mut lost = Vec::new();
+        for j in 0..self.config.leaf_set_side.min(n) {
+            for i in [(up + j) % n, (down + n - j) % n] {
+                let now = self.in_leaf_range(&self.entries[i].route.id);
+                if self.meta[i].protected && !now {
+                    lost.push(self.entries[i].route.id);
+                }
+                self.meta[i].protected = now;
+            }
+        }
+        lost
+    }
+
+    /// [`reprotect`](Self::reprotect) on both sides of the gap before
+    /// index `gap` (where an entry was removed or a local ID sits).
+    fn reprotect_around_gap(&mut self, gap: usize) -> Vec<PnrpId> {
+        let n = self.entries.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        self.reprotect(gap % n, (gap + n - 1) % n)
+    }
+
+    /// The IDs of every leaf-set member of every local ID, ascending,
+    /// recomputed from scratch: the test oracle for the incremental flags.
+    #[cfg(test)]
     fn leaf_ids(&self) -> Vec<PnrpId> {
         let side = self.config.leaf_set_side;
         if side == 0 || self.locals.is_empty() {
@@ -1016,17 +1164,23 @@ impl RouteCache {
 
     /// Chooses whom to evict from `level` if it is over its bound with
     /// `newcomer` added: `None` if there is room.
-    fn pick_victim(
+    fn pick_victim(&self, level: usize, newcomer: Option<&CacheEntry>) -> Option<Victim> {
+        self.pick_victim_by(level, |i| self.meta[i].protected, newcomer)
+    }
+
+    /// [`pick_victim`](Self::pick_victim) with leaf-set membership (by
+    /// entry index) given.
+    fn pick_victim_by(
         &self,
         level: usize,
-        leaf: &[PnrpId],
+        protected: impl Fn(usize) -> bool,
         newcomer: Option<&CacheEntry>,
     ) -> Option<Victim> {
         let members: Vec<(usize, usize)> = self
             .level_ranges(level)
             .into_iter()
             .flatten()
-            .filter(|&i| leaf.binary_search(&self.entries[i].route.id).is_err())
+            .filter(|&i| !protected(i))
             .map(|i| (i, self.placement(&self.entries[i].route.id).bucket))
             .collect();
         if members.len() + usize::from(newcomer.is_some()) <= self.config.per_level {
@@ -1060,22 +1214,17 @@ impl RouteCache {
 
     /// Evicts from `level` until its unprotected entries fit.
     fn enforce(&mut self, level: usize, evicted: &mut Vec<CacheEntry>) {
-        loop {
-            let leaf = self.leaf_ids();
-            match self.pick_victim(level, &leaf, None) {
-                Some(Victim::At(i)) => evicted.push(self.remove_at(i)),
-                Some(Victim::Newcomer) | None => break,
-            }
+        while let Some(Victim::At(i)) = self.pick_victim(level, None) {
+            evicted.push(self.remove_at(i));
         }
     }
 
-    /// Re-applies the level bounds where entries that were leaf-set members
-    /// (`before`, ascending) lost that protection.
-    fn enforce_unprotected(&mut self, before: &[PnrpId], evicted: &mut Vec<CacheEntry>) {
-        let after = self.leaf_ids();
-        let mut levels: Vec<usize> = before
+    /// Re-applies the level bounds where entries (`lost`) lost their
+    /// leaf-set protection.
+    fn enforce_unprotected(&mut self, lost: &[PnrpId], evicted: &mut Vec<CacheEntry>) {
+        let mut levels: Vec<usize> = lost
             .iter()
-            .filter(|id| after.binary_search(id).is_err() && self.contains(id))
+            .filter(|id| self.contains(id))
             .map(|id| self.placement(id).level)
             .collect();
         levels.sort_unstable();
@@ -1085,18 +1234,101 @@ impl RouteCache {
         }
     }
 
-    fn insert_at(&mut self, pos: usize, entry: CacheEntry) {
+    /// Inserts `entry` at `pos`; `protected` says whether it falls inside a
+    /// leaf set ([`in_leaf_range`](Self::in_leaf_range), which its own
+    /// insertion does not change). Returns the IDs of entries it pushed out
+    /// of leaf sets.
+    fn insert_at(&mut self, pos: usize, entry: CacheEntry, protected: bool) -> Vec<PnrpId> {
         let len = self.entries.len();
         if len == self.entries.capacity() {
             self.entries.reserve_exact((len / 8).max(4));
         }
+        if len == self.meta.capacity() {
+            self.meta.reserve_exact((len / 8).max(4));
+        }
         self.entries.insert(pos, entry);
+        self.meta.insert(
+            pos,
+            Meta {
+                protected,
+                ..Meta::NEW
+            },
+        );
+        self.fix_runs_up(pos);
+        self.fix_runs_down(pos);
+        if !protected {
+            return Vec::new();
+        }
+        let n = len + 1;
+        self.reprotect((pos + 1) % n, (pos + n - 1) % n)
     }
 
+    /// Removes the entry at `i`; entries next to a removed leaf-set member
+    /// may join a leaf set (none leaves one).
     fn remove_at(&mut self, i: usize) -> CacheEntry {
         let e = self.entries.remove(i);
+        let was = self.meta.remove(i);
+        if i > 0 {
+            self.fix_runs_up(i - 1);
+        }
+        if i < self.entries.len() {
+            self.fix_runs_down(i);
+        }
+        if was.protected {
+            let _ = self.reprotect_around_gap(i);
+        }
         self.trim_capacity();
         e
+    }
+
+    /// Recomputes every entry's [`Meta`] from scratch.
+    fn rebuild_meta(&mut self) {
+        let n = self.entries.len();
+        self.meta.clear();
+        self.meta.resize(n, Meta::NEW);
+        for i in 0..n {
+            self.meta[i].protected = self.in_leaf_range(&self.entries[i].route.id);
+            if i > 0 && same_endpoints(&self.entries[i], &self.entries[i - 1]) {
+                self.meta[i].run_down = self.meta[i - 1].run_down.saturating_add(1);
+            }
+        }
+        for i in (0..n.saturating_sub(1)).rev() {
+            if same_endpoints(&self.entries[i], &self.entries[i + 1]) {
+                self.meta[i].run_up = self.meta[i + 1].run_up.saturating_add(1);
+            }
+        }
+    }
+
+    /// Recomputes `run_up` from index `from` downward, as far as it changes
+    /// (at most 255 entries past `from`, where the count saturates).
+    fn fix_runs_up(&mut self, from: usize) {
+        let n = self.entries.len();
+        for j in (0..=from.min(n.saturating_sub(1))).rev() {
+            let run = if j + 1 < n && same_endpoints(&self.entries[j], &self.entries[j + 1]) {
+                self.meta[j + 1].run_up.saturating_add(1)
+            } else {
+                1
+            };
+            if j < from && self.meta[j].run_up == run {
+                break;
+            }
+            self.meta[j].run_up = run;
+        }
+    }
+
+    /// Recomputes `run_down` from index `from` upward, as far as it changes.
+    fn fix_runs_down(&mut self, from: usize) {
+        for j in from..self.entries.len() {
+            let run = if j > 0 && same_endpoints(&self.entries[j], &self.entries[j - 1]) {
+                self.meta[j - 1].run_down.saturating_add(1)
+            } else {
+                1
+            };
+            if j > from && self.meta[j].run_down == run {
+                break;
+            }
+            self.meta[j].run_down = run;
+        }
     }
 
     /// Gives back capacity once it exceeds the length by a quarter (and 16).
@@ -1104,6 +1336,9 @@ impl RouteCache {
         let len = self.entries.len();
         if self.entries.capacity() > len + len / 4 + 16 {
             self.entries.shrink_to(len + len / 8 + 4);
+        }
+        if self.meta.capacity() > len + len / 4 + 16 {
+            self.meta.shrink_to(len + len / 8 + 4);
         }
     }
 }
@@ -1122,6 +1357,9 @@ impl<'a> IntoIterator for &'a RouteCache {
 #[derive(Debug, Clone)]
 pub struct ByDistance<'a> {
     entries: &'a [CacheEntry],
+    meta: &'a [Meta],
+    /// Index and side (`true` = clockwise) of the entry yielded last.
+    last: Option<(usize, bool)>,
     target: U256,
     /// Next candidate clockwise.
     up: usize,
@@ -1153,9 +1391,11 @@ impl<'a> Iterator for ByDistance<'a> {
         };
         self.left -= 1;
         if take_up {
+            self.last = Some((self.up, true));
             self.up = (self.up + 1) % n;
             Some(up)
         } else {
+            self.last = Some((self.down, false));
             self.down = (self.down + n - 1) % n;
             Some(down)
         }
@@ -1163,6 +1403,29 @@ impl<'a> Iterator for ByDistance<'a> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.left, Some(self.left))
+    }
+}
+
+impl ByDistance<'_> {
+    /// Skips, on its side of the walk, the entries after the one yielded
+    /// last that have the same endpoints (its run; see `Meta`). The entries
+    /// not yet yielded are the arc from `up` clockwise to `down`, `left` of
+    /// them, so at most `left` are skipped.
+    fn skip_run(&mut self) {
+        let Some((i, up)) = self.last.take() else {
+            return;
+        };
+        let n = self.entries.len();
+        let m = self.meta[i];
+        if up {
+            let k = usize::from(m.run_up).saturating_sub(1).min(self.left);
+            self.up = (self.up + k) % n;
+            self.left -= k;
+        } else {
+            let k = usize::from(m.run_down).saturating_sub(1).min(self.left);
+            self.down = (self.down + n - k) % n;
+            self.left -= k;
+        }
     }
 }
 
@@ -2143,6 +2406,364 @@ mod tests {
                 let got = add(&mut cache, probe, 1_000);
                 prop_assert_eq!(predicted, matches!(got, InsertOutcome::Added { leaf: true, .. }));
             }
+        }
+    }
+
+    // ---- the old full recomputation, as an oracle --------------------------
+
+    /// `in_leaf_range` as it was: every local ID asked in turn.
+    fn in_leaf_range_oracle(cache: &RouteCache, id: &PnrpId) -> bool {
+        cache.locals.iter().any(|l| cache.in_leaf_range_of(l, id))
+    }
+
+    /// `enforce` as it was: the leaf sets recomputed before every eviction.
+    fn enforce_oracle(cache: &mut RouteCache, level: usize, evicted: &mut Vec<CacheEntry>) {
+        loop {
+            let leaf = cache.leaf_ids();
+            let victim = cache.pick_victim_by(
+                level,
+                |i| leaf.binary_search(&cache.entries[i].route.id).is_ok(),
+                None,
+            );
+            match victim {
+                Some(Victim::At(i)) => evicted.push(cache.remove_at(i)),
+                Some(Victim::Newcomer) | None => break,
+            }
+        }
+    }
+
+    /// `enforce_unprotected` as it was: every member before against every
+    /// member after.
+    fn enforce_unprotected_oracle(
+        cache: &mut RouteCache,
+        before: &[PnrpId],
+        evicted: &mut Vec<CacheEntry>,
+    ) {
+        let after = cache.leaf_ids();
+        let mut levels: Vec<usize> = before
+            .iter()
+            .filter(|id| after.binary_search(id).is_err() && cache.contains(id))
+            .map(|id| cache.placement(id).level)
+            .collect();
+        levels.sort_unstable();
+        levels.dedup();
+        for level in levels {
+            enforce_oracle(cache, level, evicted);
+        }
+    }
+
+    /// `insert` as it was, deciding from leaf sets recomputed in full.
+    fn insert_oracle(
+        cache: &mut RouteCache,
+        route: RouteEntry,
+        cpa: Option<&VerifiedCpa>,
+        now: Instant,
+    ) -> InsertOutcome {
+        if let Err(reason) = cache.admissible(&route, cpa) {
+            return InsertOutcome::Refused(reason);
+        }
+        let cpa = cpa.map(|c| Box::new(CpaRecord::of(c)));
+        let pos = match cache.search(&route.id) {
+            Ok(i) => {
+                let e = &mut cache.entries[i];
+                if cpa.is_some() || e.route != route {
+                    e.cpa = cpa;
+                }
+                e.route = route;
+                e.validated = e.validated.max(now);
+                return InsertOutcome::Refreshed;
+            }
+            Err(pos) => pos,
+        };
+        let entry = CacheEntry {
+            route,
+            cpa,
+            validated: now,
+        };
+        if in_leaf_range_oracle(cache, &entry.route.id) {
+            let before = cache.leaf_ids();
+            let _ = cache.insert_at(pos, entry, true);
+            let mut evicted = Vec::new();
+            enforce_unprotected_oracle(cache, &before, &mut evicted);
+            return InsertOutcome::Added {
+                leaf: true,
+                evicted,
+            };
+        }
+        let level = cache.placement(&entry.route.id).level;
+        let leaf = cache.leaf_ids();
+        let victim = cache.pick_victim_by(
+            level,
+            |i| leaf.binary_search(&cache.entries[i].route.id).is_ok(),
+            Some(&entry),
+        );
+        match victim {
+            None => {
+                let _ = cache.insert_at(pos, entry, false);
+                InsertOutcome::Added {
+                    leaf: false,
+                    evicted: Vec::new(),
+                }
+            }
+            Some(Victim::Newcomer) => InsertOutcome::Refused(RefuseReason::LevelFull),
+            Some(Victim::At(i)) => {
+                let old = cache.remove_at(i);
+                let _ = cache.insert_at(if i < pos { pos - 1 } else { pos }, entry, false);
+                InsertOutcome::Added {
+                    leaf: false,
+                    evicted: vec![old],
+                }
+            }
+        }
+    }
+
+    /// `remove_local` as it was.
+    fn remove_local_oracle(cache: &mut RouteCache, id: &PnrpId) -> Option<Vec<CacheEntry>> {
+        let at = cache.locals.binary_search(id).ok()?;
+        let before = cache.leaf_ids();
+        cache.locals.remove(at);
+        let _ = cache.reprotect_around_gap(cache.lower_bound(id));
+        let mut evicted = Vec::new();
+        enforce_unprotected_oracle(cache, &before, &mut evicted);
+        Some(evicted)
+    }
+
+    /// `set_centre` as it was.
+    fn set_centre_oracle(cache: &mut RouteCache, centre: PnrpId) -> Vec<CacheEntry> {
+        let mut evicted = Vec::new();
+        if centre == cache.centre {
+            return evicted;
+        }
+        cache.centre = centre;
+        for level in 1..=cache.config.max_levels {
+            enforce_oracle(cache, level, &mut evicted);
+        }
+        evicted
+    }
+
+    /// `level_stats` as it was, from the recomputed leaf sets.
+    fn level_stats_oracle(cache: &RouteCache) -> Vec<LevelStat> {
+        let leaf = cache.leaf_ids();
+        (1..=cache.config.max_levels)
+            .map(|level| {
+                let mut st = LevelStat {
+                    level,
+                    entries: 0,
+                    leaf_members: 0,
+                    buckets: [0; BUCKETS],
+                };
+                for i in cache.level_ranges(level).into_iter().flatten() {
+                    let id = &cache.entries[i].route.id;
+                    st.entries += 1;
+                    if leaf.binary_search(id).is_ok() {
+                        st.leaf_members += 1;
+                    } else {
+                        st.buckets[cache.placement(id).bucket] += 1;
+                    }
+                }
+                st
+            })
+            .collect()
+    }
+
+    /// A few verified CPAs (signing is slow: made once), valid for a day
+    /// from 1,700,000,000.
+    fn shared_cpas() -> &'static [VerifiedCpa] {
+        static CPAS: std::sync::OnceLock<Vec<VerifiedCpa>> = std::sync::OnceLock::new();
+        CPAS.get_or_init(|| (0..4).map(|k| verified_cpa(1000 + k)).collect())
+    }
+
+    /// A route entry for `id`, at a shared address when `owner` is given
+    /// (a node holding several IDs), else at its own.
+    fn owned_route(id: PnrpId, owner: Option<u8>) -> RouteEntry {
+        match owner {
+            None => route(id),
+            Some(k) => RouteEntry {
+                id,
+                port: 3540,
+                addresses: vec![Ipv6Addr::from([
+                    0x2001,
+                    0xdb8,
+                    0xffff,
+                    0,
+                    0,
+                    0,
+                    0,
+                    u16::from(k),
+                ])],
+            },
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(PnrpId, Option<u8>),
+        InsertWithCpa(usize),
+        Remove(proptest::sample::Index),
+        AddLocal(PnrpId),
+        RemoveLocal(proptest::sample::Index),
+        SetCentre(PnrpId),
+        EvictExpired,
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            12 => (arb_id(), proptest::option::of(0u8..3)).prop_map(|(id, o)| Op::Insert(id, o)),
+            1 => (0usize..4).prop_map(Op::InsertWithCpa),
+            2 => any::<proptest::sample::Index>().prop_map(Op::Remove),
+            4 => arb_id().prop_map(Op::AddLocal),
+            2 => any::<proptest::sample::Index>().prop_map(Op::RemoveLocal),
+            1 => arb_id().prop_map(Op::SetCentre),
+            1 => Just(Op::EvictExpired),
+        ]
+    }
+
+    fn snapshot(cache: &RouteCache) -> Vec<(PnrpId, Instant, bool)> {
+        cache
+            .iter()
+            .map(|e| (e.route.id, e.validated, e.cpa.is_some()))
+            .collect()
+    }
+
+    fn evicted_ids(v: &[CacheEntry]) -> Vec<PnrpId> {
+        v.iter().map(|e| e.route.id).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// The incremental leaf-set flags make exactly the decisions of the
+        /// old full recomputation, on caches with many local IDs: same
+        /// outcomes, same evictions in the same order, same entries; the
+        /// flags equal the recomputed leaf sets after every step; and
+        /// `in_leaf_range` agrees with asking every local ID.
+        #[test]
+        fn incremental_leaf_sets_match_the_full_recomputation(
+            centre in arb_id(),
+            initial_locals in proptest::collection::vec(arb_id(), 0..40),
+            ops in proptest::collection::vec(arb_op(), 1..160),
+            probes in proptest::collection::vec(arb_id(), 4),
+            per_level in 0usize..8,
+            side in 0usize..7,
+            max_levels in 1usize..6,
+        ) {
+            let cfg = CacheConfig { per_level, leaf_set_side: side, max_levels };
+            let mut new = RouteCache::new(centre, cfg);
+            let mut old = RouteCache::new(centre, cfg);
+            for l in &initial_locals {
+                prop_assert_eq!(new.add_local(*l), old.add_local(*l));
+            }
+            let cpas = shared_cpas();
+            for (t, op) in (0u64..).zip(&ops) {
+                match op {
+                    Op::Insert(id, owner) => {
+                        let a = new.insert(owned_route(*id, *owner), None, at(t));
+                        let b = insert_oracle(&mut old, owned_route(*id, *owner), None, at(t));
+                        prop_assert_eq!(a, b);
+                    }
+                    Op::InsertWithCpa(k) => {
+                        let cpa = &cpas[*k];
+                        let r = route(cpa.pnrp_id());
+                        let a = new.insert(r.clone(), Some(cpa), at(t));
+                        let b = insert_oracle(&mut old, r, Some(cpa), at(t));
+                        prop_assert_eq!(a, b);
+                    }
+                    Op::Remove(i) => {
+                        if !new.is_empty() {
+                            let id = i.get(&new.entries).route.id;
+                            prop_assert_eq!(new.remove(&id), old.remove(&id));
+                        }
+                    }
+                    Op::AddLocal(id) => {
+                        prop_assert_eq!(new.add_local(*id), old.add_local(*id));
+                    }
+                    Op::RemoveLocal(i) => {
+                        if !new.locals.is_empty() {
+                            let id = *i.get(&new.locals);
+                            let a = new.remove_local(&id).map(|v| evicted_ids(&v));
+                            let b = remove_local_oracle(&mut old, &id).map(|v| evicted_ids(&v));
+                            prop_assert_eq!(a, b);
+                        }
+                    }
+                    Op::SetCentre(c) => {
+                        let a = evicted_ids(&new.set_centre(*c));
+                        let b = evicted_ids(&set_centre_oracle(&mut old, *c));
+                        prop_assert_eq!(a, b);
+                    }
+                    Op::EvictExpired => {
+                        let when = UnixTime(1_700_000_000 + 86_401);
+                        prop_assert_eq!(
+                            evicted_ids(&new.evict_expired(when)),
+                            evicted_ids(&old.evict_expired(when))
+                        );
+                    }
+                }
+                prop_assert_eq!(snapshot(&new), snapshot(&old));
+                prop_assert_eq!(&new.locals, &old.locals);
+                let leaf = new.leaf_ids();
+                for (e, m) in new.entries.iter().zip(&new.meta) {
+                    prop_assert_eq!(m.protected, leaf.binary_search(&e.route.id).is_ok());
+                }
+                for probe in probes.iter().chain(new.locals.first()) {
+                    prop_assert_eq!(new.in_leaf_range(probe), in_leaf_range_oracle(&new, probe));
+                }
+                prop_assert_eq!(new.check_invariants(), Ok(()));
+                prop_assert_eq!(new.level_stats(), level_stats_oracle(&new));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Skipping runs of entries with an excluded endpoint returns what a
+        /// full scan returns, with long runs (past the 255 the run lengths
+        /// count to) and few owners.
+        #[test]
+        fn closest_with_excluded_endpoints_matches_a_brute_force_scan(
+            mut all in proptest::collection::vec(arb_id(), 0..900),
+            blocks in proptest::collection::vec((proptest::option::of(0u8..3), 1usize..400), 1..6),
+            target in arb_id(),
+            bound in proptest::option::of(arb_id()),
+            excluded_owners in proptest::collection::vec(0u8..3, 0..3),
+            exclude_ids in proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
+            unique_excluded in proptest::collection::vec(any::<proptest::sample::Index>(), 0..3),
+            n in 1usize..5,
+            removals in proptest::collection::vec(any::<proptest::sample::Index>(), 0..40),
+        ) {
+            // Owners hold contiguous blocks of IDs, so runs get long.
+            all.sort_unstable();
+            let owners = blocks.iter().cycle().flat_map(|&(o, len)| core::iter::repeat_n(o, len));
+            let mut cache = RouteCache::new(target, roomy());
+            for (t, (id, owner)) in (0u64..).zip(all.iter().zip(owners)) {
+                let _ = cache.insert(owned_route(*id, owner), None, at(t));
+            }
+            for r in &removals {
+                if !cache.is_empty() {
+                    let id = r.get(&cache.entries).route.id;
+                    let _ = cache.remove(&id);
+                }
+            }
+            cache.check_invariants().unwrap();
+            let cached: Vec<&CacheEntry> = cache.iter().collect();
+            let mut ex_eps: Vec<Endpoint> = excluded_owners
+                .iter()
+                .flat_map(|k| owned_route(PnrpId::ZERO, Some(*k)).endpoints().collect::<Vec<_>>())
+                .collect();
+            let mut ex_ids = Vec::new();
+            if !cached.is_empty() {
+                ex_eps.extend(unique_excluded.iter().flat_map(|i| i.get(&cached).route.endpoints()));
+                ex_ids.extend(exclude_ids.iter().map(|i| i.get(&cached).route.id));
+            }
+            let q = Query { exclude_endpoints: &ex_eps, closer_than: bound, exclude_ids: &ex_ids };
+            let mut brute: Vec<&CacheEntry> = cached
+                .iter()
+                .copied()
+                .filter(|e| q.admits(e) && q.close_enough(e, &target))
+                .collect();
+            brute.sort_by(|a, b| target.cmp_closeness(&a.route.id, &b.route.id));
+            brute.truncate(n);
+            prop_assert_eq!(ids(&cache.closest_n(&target, n, &q)), ids(&brute));
         }
     }
 }

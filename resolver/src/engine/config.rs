@@ -6,13 +6,23 @@ use std::net::SocketAddr;
 use super::cache::CacheConfig;
 use crate::wire::Endpoint;
 
-/// Per-source request budget (token bucket; digest §3.14 recommends these).
+/// Per-source request budgets: token buckets keyed by source address
+/// (digest §3.14 asks for them; MS-PNRP gives no numbers). The defaults and
+/// their costs are profile decision D20 in `docs/protocol.md`: a local DNS
+/// stub resolving hundreds of names per second on one publisher sends that
+/// publisher one LOOKUP and one INQUIRE per name, all from one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateConfig {
-    /// Requests (LOOKUP, INQUIRE, FLOOD, REQUEST) per second per source address.
+    /// Requests that cost a signature or a validation (INQUIRE, FLOOD,
+    /// REQUEST) per second per source address. Default 500.
     pub requests_per_s: u32,
-    /// Burst allowance for requests.
+    /// Burst allowance for those requests. Default 1,000.
     pub request_burst: u32,
+    /// LOOKUPs per second per source address (a cache query and an answer
+    /// no larger than the question). Default 2,000.
+    pub lookups_per_s: u32,
+    /// Burst allowance for LOOKUPs. Default 4,000.
+    pub lookup_burst: u32,
     /// SOLICITs per second per source address.
     pub solicits_per_s: u32,
     /// Burst allowance for SOLICITs.
@@ -24,8 +34,10 @@ pub struct RateConfig {
 impl Default for RateConfig {
     fn default() -> Self {
         Self {
-            requests_per_s: 50,
-            request_burst: 100,
+            requests_per_s: 500,
+            request_burst: 1000,
+            lookups_per_s: 2000,
+            lookup_burst: 4000,
             solicits_per_s: 1,
             solicit_burst: 5,
             max_sources: 4096,

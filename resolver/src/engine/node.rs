@@ -37,7 +37,7 @@ use super::ratelimit::RateLimiter;
 use super::resolve::ResolveState;
 use super::stats::Stats;
 use crate::crypto::Verifier;
-use crate::id::PnrpId;
+use crate::id::{P2pId, PnrpId, ServiceLocation};
 use crate::time::Instant;
 use crate::wire::{
     Endpoint, HashedNonce, Message, MessageId, Nonce, Packet, Reassembled, Reassembler,
@@ -198,7 +198,7 @@ impl Node {
                 }
             }
             Message::Lookup(m) => {
-                if self.limiter.allow_request(now.mono, from.ip()) {
+                if self.limiter.allow_lookup(now.mono, from.ip()) {
                     self.on_lookup(from, id, m);
                 } else {
                     self.stats.dropped_rate += 1;
@@ -303,6 +303,12 @@ impl Node {
         buf.clear();
         buf.extend_from_slice(&bytes);
         Some(to)
+    }
+
+    /// [`Node::poll_transmit`] handing over the datagram's own buffer
+    /// (no copy): its destination and bytes.
+    pub fn poll_transmit_owned(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.transmits.pop_front()
     }
 
     /// The next event for the application.
@@ -461,6 +467,36 @@ impl Node {
         }
         self.push_transmit(to, bytes);
         Some(id)
+    }
+
+    /// Our registration nearest `target` by ring distance (ties to the
+    /// smaller ID, as [`PnrpId::cmp_closeness`]): ClosestLocalMatch (digest
+    /// §4.4 step 5). The nearest ID of a set is always the first one at or
+    /// above the target or the first one below it (wrapping), so two range
+    /// lookups answer it however many names the node holds.
+    pub(super) fn closest_registration(&self, target: &PnrpId) -> Option<PnrpId> {
+        let regs = &self.registrations;
+        let (&above, _) = regs
+            .range(*target..)
+            .next()
+            .or_else(|| regs.iter().next())?;
+        let (&below, _) = regs
+            .range(..*target)
+            .next_back()
+            .or_else(|| regs.iter().next_back())?;
+        Some(if target.cmp_closeness(&below, &above).is_lt() {
+            below
+        } else {
+            above
+        })
+    }
+
+    /// Our registrations of P2P ID `p2p` (the upper half of their PNRP
+    /// IDs), ascending: one contiguous range of the map.
+    pub(super) fn registrations_of(&self, p2p: P2pId) -> impl Iterator<Item = PnrpId> + '_ {
+        let lo = PnrpId::new(p2p, ServiceLocation::new(0, 0));
+        let hi = PnrpId::new(p2p, ServiceLocation::new(u64::MAX, u64::MAX));
+        self.registrations.range(lo..=hi).map(|(id, _)| *id)
     }
 
     /// The route entry of one of our registrations.

@@ -211,11 +211,7 @@ impl Node {
     /// Sends `to` a FLOOD with the route entry of our registration nearest
     /// to `x`, addressed to `x`.
     fn flood_own_entry(&mut self, to: SocketAddr, x: PnrpId) {
-        let Some(&own) = self
-            .registrations
-            .keys()
-            .min_by(|a, b| x.cmp_closeness(a, b))
-        else {
+        let Some(own) = self.closest_registration(&x) else {
             return;
         };
         let msg = Message::Flood(Flood {
@@ -232,10 +228,8 @@ impl Node {
     /// §3.2.4.2). The revoke CPA goes to the whole leaf set.
     pub(super) fn unregister(&mut self, request: RequestId, name: &PeerName) {
         let ids: Vec<PnrpId> = self
-            .registrations
-            .iter()
-            .filter(|(_, r)| r.name == *name)
-            .map(|(id, _)| *id)
+            .registrations_of(name.p2p_id())
+            .filter(|id| self.registrations.get(id).is_some_and(|r| r.name == *name))
             .collect();
         for id in &ids {
             let mut targets = Vec::new();

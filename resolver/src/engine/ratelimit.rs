@@ -18,6 +18,7 @@ use crate::time::Instant;
 struct Bucket {
     /// Tokens in millitokens.
     requests: u64,
+    lookups: u64,
     solicits: u64,
     last: Instant,
 }
@@ -48,6 +49,7 @@ impl RateLimiter {
         }
         let b = self.buckets.get_or_insert_mut(ip, || Bucket {
             requests: u64::from(c.request_burst) * 1000,
+            lookups: u64::from(c.lookup_burst) * 1000,
             solicits: u64::from(c.solicit_burst) * 1000,
             last: now,
         });
@@ -57,6 +59,7 @@ impl RateLimiter {
             (tokens + elapsed_us * u64::from(rate) / 1000).min(u64::from(burst) * 1000)
         };
         b.requests = refill(b.requests, c.requests_per_s, c.request_burst);
+        b.lookups = refill(b.lookups, c.lookups_per_s, c.lookup_burst);
         b.solicits = refill(b.solicits, c.solicits_per_s, c.solicit_burst);
         b
     }
@@ -78,12 +81,17 @@ impl RateLimiter {
 
     /// Approximate memory in bytes (entries of the LRU table).
     pub(super) fn memory_bytes(&self) -> usize {
-        self.buckets.len() * 96
+        self.buckets.len() * 104
     }
 
-    /// Takes one request token from `ip`'s bucket.
+    /// Takes one request token (INQUIRE, FLOOD, REQUEST) from `ip`'s bucket.
     pub(super) fn allow_request(&mut self, now: Instant, ip: IpAddr) -> bool {
         take(&mut self.bucket(now, ip).requests)
+    }
+
+    /// Takes one LOOKUP token from `ip`'s bucket.
+    pub(super) fn allow_lookup(&mut self, now: Instant, ip: IpAddr) -> bool {
+        take(&mut self.bucket(now, ip).lookups)
     }
 
     /// Takes one SOLICIT token from `ip`'s bucket.
@@ -119,6 +127,48 @@ mod tests {
         // 100 ms later one token is back.
         assert!(l.allow_request(Instant(100_000), ip));
         assert!(!l.allow_request(Instant(100_000), ip));
+    }
+
+    #[test]
+    fn lookups_have_their_own_bucket() {
+        let mut l = RateLimiter::new(RateConfig {
+            requests_per_s: 1,
+            request_burst: 2,
+            lookups_per_s: 1,
+            lookup_burst: 3,
+            ..RateConfig::default()
+        });
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        let t = Instant(0);
+        assert!((0..2).all(|_| l.allow_request(t, ip)));
+        assert!(!l.allow_request(t, ip));
+        assert!((0..3).all(|_| l.allow_lookup(t, ip)), "INQUIREs spent none");
+        assert!(!l.allow_lookup(t, ip));
+    }
+
+    #[test]
+    fn defaults_carry_a_busy_dns_stub() {
+        // A stub resolving 400 names/s on one publisher for a minute, one
+        // LOOKUP and one INQUIRE per name and a retransmission for one
+        // request in four: 500 of each a second from one address, none
+        // dropped (D20).
+        let mut l = RateLimiter::new(RateConfig::default());
+        let ip: IpAddr = "::1".parse().unwrap();
+        for k in 0..60 * 500u64 {
+            let t = Instant(k * 2_000);
+            assert!(l.allow_lookup(t, ip), "LOOKUP {k}");
+            assert!(l.allow_request(t, ip), "INQUIRE {k}");
+        }
+        // The old default (50/s, burst 100) dropped most of them.
+        let mut old = RateLimiter::new(RateConfig {
+            requests_per_s: 50,
+            request_burst: 100,
+            ..RateConfig::default()
+        });
+        let passed = (0..500u64)
+            .filter(|k| old.allow_request(Instant(k * 2_000), ip))
+            .count();
+        assert!(passed < 150, "{passed}: the burst of 100 and 50/s");
     }
 
     #[test]

@@ -159,12 +159,7 @@ impl Node {
         );
         // Our own registrations answer first (a node alone still resolves
         // its own names, design §5).
-        let locals: Vec<PnrpId> = self
-            .registrations
-            .keys()
-            .copied()
-            .filter(|id| id.p2p_id() == target.p2p_id())
-            .collect();
+        let locals: Vec<PnrpId> = self.registrations_of(target.p2p_id()).collect();
         for id in locals {
             if let Some(r) = self.local_result(&id)
                 && let Some(s) = self.resolves.get_mut(&key)

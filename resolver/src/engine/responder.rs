@@ -232,15 +232,11 @@ impl Node {
         let local = if in_path {
             None
         } else {
-            self.registrations
-                .keys()
-                .copied()
-                .min_by(|a, b| target.cmp_closeness(a, b))
-                .filter(|l| {
-                    validate_not_local
-                        || m.validate.is_zero()
-                        || target.distance(l) < target.distance(&m.validate)
-                })
+            self.closest_registration(&target).filter(|l| {
+                validate_not_local
+                    || m.validate.is_zero()
+                    || target.distance(l) < target.distance(&m.validate)
+            })
         };
         // ClosestRemoteMatch.
         let closer_than = (!m.accept_not_closer && !m.validate.is_zero()).then_some(m.validate);
