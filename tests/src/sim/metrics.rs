@@ -59,6 +59,8 @@ pub(crate) mod kind {
     pub(crate) const SCAN: u8 = 8;
     pub(crate) const COMMAND: u8 = 9;
     pub(crate) const MARK: u8 = 10;
+    /// A node's own hash, folded into the final value.
+    pub(crate) const NODE: u8 = 11;
 }
 
 /// Network and world counters (cumulative since the start).
@@ -100,6 +102,32 @@ pub struct Metrics {
     pub malicious_claims: u64,
     /// Forged CPAs malicious nodes sent.
     pub forged_sent: u64,
+}
+
+impl Metrics {
+    /// Adds `o`'s counters to these (the world's and each partition's).
+    pub fn add(&mut self, o: &Self) {
+        self.events += o.events;
+        self.datagrams_sent += o.datagrams_sent;
+        self.bytes_sent += o.bytes_sent;
+        for (a, b) in self.sent_by_type.iter_mut().zip(o.sent_by_type) {
+            *a += b;
+        }
+        self.delivered += o.delivered;
+        self.dropped_loss += o.dropped_loss;
+        self.dropped_partition += o.dropped_partition;
+        self.dropped_dead += o.dropped_dead;
+        self.dropped_unroutable += o.dropped_unroutable;
+        self.stale_wakes += o.stale_wakes;
+        self.stuck_timers += o.stuck_timers;
+        self.joins += o.joins;
+        self.leaves += o.leaves;
+        self.invariant_violations += o.invariant_violations;
+        self.unexpected_events += o.unexpected_events;
+        self.malicious_dropped += o.malicious_dropped;
+        self.malicious_claims += o.malicious_claims;
+        self.forged_sent += o.forged_sent;
+    }
 }
 
 /// Why a lookup did not count as a success.
@@ -258,6 +286,17 @@ pub struct Report {
     pub wall_seconds: f64,
     /// `sim_seconds / wall_seconds`.
     pub speedup: f64,
+    /// Threads the run used (the run itself does not depend on it).
+    pub threads: usize,
+    /// Wall-clock seconds of the steady part: from the end of the warm-up
+    /// (`warmup_end_s`: joins, registrations and warm-up done) to the end.
+    pub wall_seconds_steady: f64,
+    /// Virtual seconds of the steady part.
+    pub sim_seconds_steady: f64,
+    /// `sim_seconds_steady / wall_seconds_steady`.
+    pub speedup_steady: f64,
+    /// Events processed in the steady part.
+    pub events_steady: u64,
     /// Events processed.
     pub events: u64,
     /// Final [`EventHash`], 16 hex digits.

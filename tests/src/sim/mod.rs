@@ -2,8 +2,10 @@
 //! cloud that runs the real engine ([`pnrp::engine::Node`]) and exchanges
 //! real encoded datagrams (design §7, house style §3.10).
 //!
-//! * [`world`] — the event queue, the virtual clock, the nodes and the
-//!   bookkeeping of commands, lookups and attribution;
+//! * [`world`] — the event loop (node partitions run in parallel windows),
+//!   the virtual clock, the nodes and the bookkeeping of commands, lookups
+//!   and attribution;
+//! * `queue` — the calendar queue the world's events wait in;
 //! * [`net`] — addresses, latency, loss, partitions, churn distributions;
 //! * [`crypto`] — `SimCrypto`, cheap unforgeable signatures (and the switch
 //!   to real P-256);
@@ -26,6 +28,7 @@ pub mod crypto;
 pub mod malicious;
 pub mod metrics;
 pub mod net;
+mod queue;
 pub mod scenario;
 pub mod world;
 

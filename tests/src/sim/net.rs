@@ -7,10 +7,11 @@
 //!   address map exists.
 //! * **Latency.** One-way delay = a base per unordered node pair, 5–50 ms
 //!   drawn from a hash of `(seed, a, b)` (so it is stable for the pair and
-//!   symmetric), plus a jitter uniform in `[0, base / 10]` drawn from the
-//!   world's seeded generator for each datagram.
+//!   symmetric), plus a jitter uniform in `[0, base / 10]` drawn, for each
+//!   datagram, from a hash of the seed and the datagram's key (its sender
+//!   and the sender's own counter).
 //! * **Loss.** Each datagram is dropped independently with probability
-//!   `loss`.
+//!   `loss` (a draw from the same hash).
 //! * **Partitions.** A [`Partition`] splits the nodes into two sides for a
 //!   time window; datagrams between the sides are dropped when sent while
 //!   it is active. Side membership is a hash of `(seed, partition, node)`
@@ -247,23 +248,45 @@ impl NetModel {
         if max <= min {
             return min;
         }
-        let h = hash64(&[self.seed, 0x6c61_7465, u64::from(lo), u64::from(hi)]);
+        let h = mix64(mix64(self.seed ^ 0x6c61_7465) ^ (u64::from(lo) << 32 | u64::from(hi)));
         min + h % (max - min + 1)
     }
 
+    /// The smallest one-way delay a datagram can have, in µs (≥ 1): the
+    /// lookahead of the world's parallel windows.
+    pub fn min_delay_us(&self) -> u64 {
+        (self.latency.min.as_micros() as u64).max(1)
+    }
+
     /// Decides the fate of one datagram from `a` to `b`: its delay in µs,
-    /// or why it is dropped.
-    pub fn carry(&self, rng: &mut ChaCha8Rng, a: u32, b: u32) -> Result<u64, Drop> {
+    /// or why it is dropped. `key` identifies the datagram (its sender and
+    /// the sender's own counter); the loss and jitter draws are a hash of
+    /// it and the seed, so they do not depend on the order in which the
+    /// world processes other nodes' events.
+    pub fn carry(&self, a: u32, b: u32, key: u64) -> Result<u64, Drop> {
         if self.separated(a, b) {
             return Err(Drop::Partition);
         }
-        if self.loss > 0.0 && unit(rng) < self.loss {
+        let draw = |stream: u64| {
+            let h = mix64(mix64(self.seed ^ stream) ^ key);
+            (h >> 11) as f64 / (1u64 << 53) as f64
+        };
+        if self.loss > 0.0 && draw(0x6c6f_7373) < self.loss {
             return Err(Drop::Loss);
         }
         let base = self.base_us(a, b);
-        let jitter = (base as f64 * self.latency.jitter * unit(rng)) as u64;
+        let jitter = (base as f64 * self.latency.jitter * draw(0x6a69_7474)) as u64;
         Ok(base.max(1) + jitter)
     }
+}
+
+/// The SplitMix64 finaliser: a cheap, well-mixed 64-bit hash (latency,
+/// loss and jitter draws).
+pub fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A distribution of session (or off) times.

@@ -89,6 +89,9 @@ pub struct Scenario {
     pub engine: Config,
     /// Print progress lines to stderr.
     pub progress: bool,
+    /// Threads (node partitions run in parallel); the run is the same for
+    /// any value.
+    pub threads: usize,
 }
 
 impl Default for Scenario {
@@ -118,6 +121,7 @@ impl Default for Scenario {
             check_invariants: false,
             engine: Config::default(),
             progress: false,
+            threads: 1,
         }
     }
 }
@@ -168,6 +172,9 @@ impl Scenario {
         }
         if self.lookup_timeout.is_zero() {
             return Err("--lookup-timeout must be positive".into());
+        }
+        if !(1..=64).contains(&self.threads) {
+            return Err(format!("--threads must be 1..=64, got {}", self.threads));
         }
         if self.wave_gap.is_zero() {
             return Err("--wave-gap must be positive".into());
@@ -236,6 +243,7 @@ pub fn build(s: &Scenario) -> Result<(World, Duration, Duration), RunError> {
         register_delay: s.register_delay,
         session: s.churn,
         offtime: s.offtime.unwrap_or(s.churn),
+        threads: s.threads,
     });
 
     // Malicious indices: an exact count, never node 0, chosen by a seeded
@@ -323,8 +331,14 @@ pub fn run(s: &Scenario) -> Result<Report, RunError> {
     let started = wall_clock();
     let step = Duration::from_secs(30);
     let mut t = Duration::ZERO;
+    let mut steady = None;
     while t < end {
         t = (t + step).min(end);
+        if steady.is_none() && t >= warmup_end {
+            // Stop at the end of the warm-up to time the steady part apart.
+            world.run_until(warmup_end);
+            steady = Some((started.elapsed().as_secs_f64(), world.metrics().events));
+        }
         world.run_until(t);
         if s.progress {
             eprintln!(
@@ -340,7 +354,8 @@ pub fn run(s: &Scenario) -> Result<Report, RunError> {
         }
     }
     let wall = started.elapsed().as_secs_f64();
-    Ok(report(s, &mut world, warmup_end, wall))
+    let steady = steady.unwrap_or((wall, world.metrics().events));
+    Ok(report(s, &mut world, warmup_end, wall, steady))
 }
 
 /// Runs `s` twice and compares the event hashes (`--check-determinism`).
@@ -357,12 +372,18 @@ pub fn run_checked(s: &Scenario) -> Result<Report, RunError> {
     Ok(first)
 }
 
-fn report(s: &Scenario, world: &mut World, warmup_end: Duration, wall: f64) -> Report {
+fn report(
+    s: &Scenario,
+    world: &mut World,
+    warmup_end: Duration,
+    wall: f64,
+    (steady_from_wall, steady_from_events): (f64, u64),
+) -> Report {
     let scan = world.scan();
     world.check_all_invariants();
     let missing = world.overdue_requests(Duration::from_secs(5));
     let l = world.lookup_stats().clone();
-    let m = world.metrics().clone();
+    let m = world.metrics();
     let mut hops = l.hops.clone();
     hops.sort_unstable();
     let mut msgs = l.messages.clone();
@@ -414,6 +435,12 @@ fn report(s: &Scenario, world: &mut World, warmup_end: Duration, wall: f64) -> R
         sim_seconds,
         wall_seconds: wall,
         speedup: sim_seconds / wall,
+        threads: s.threads,
+        wall_seconds_steady: (wall - steady_from_wall).max(0.0),
+        sim_seconds_steady: (sim_seconds - warmup_end.as_secs_f64()).max(0.0),
+        speedup_steady: (sim_seconds - warmup_end.as_secs_f64()).max(0.0)
+            / (wall - steady_from_wall).max(1e-9),
+        events_steady: m.events - steady_from_events,
         events: m.events,
         event_hash: world.event_hash().hex(),
         determinism: None,
@@ -481,5 +508,47 @@ fn report(s: &Scenario, world: &mut World, warmup_end: Duration, wall: f64) -> R
         stuck_timers: m.stuck_timers,
         unexpected_events: m.unexpected_events,
         missing_events: missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run does not depend on the number of threads: same events, same
+    /// hash, same results — with churn, loss, malicious nodes and a
+    /// partition, so that every kind of event crosses partitions.
+    #[test]
+    fn the_thread_count_does_not_change_the_run() {
+        let s = Scenario {
+            nodes: 80,
+            lookups: 60,
+            seed: 5,
+            churn: Lifetime::parse("exp:3m").expect("model"),
+            loss: 0.02,
+            malicious: 0.1,
+            partitions: vec![Partition::parse("150+20:0.3").expect("partition")],
+            warmup: Duration::from_secs(30),
+            measure: Duration::from_secs(10),
+            check_invariants: true,
+            ..Scenario::default()
+        };
+        let one = run(&s).expect("valid");
+        for threads in [2, 3] {
+            let many = run(&Scenario {
+                threads,
+                ..s.clone()
+            })
+            .expect("valid");
+            assert_eq!(one.event_hash, many.event_hash, "{threads} threads");
+            assert_eq!(one.events, many.events);
+            assert_eq!(one.lookups_succeeded, many.lookups_succeeded);
+            assert_eq!(one.hops_mean, many.hops_mean);
+            assert_eq!(one.messages_per_lookup, many.messages_per_lookup);
+            assert_eq!(one.datagrams, many.datagrams);
+            assert_eq!(one.forged_accepted, many.forged_accepted);
+            assert_eq!(one.invariant_violations, 0);
+            assert_eq!(one.missing_events, 0);
+        }
     }
 }
