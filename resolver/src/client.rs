@@ -210,7 +210,7 @@ impl AsyncClient {
             .map_err(FrameError::Io)?;
         let mut prefix = [0u8; 4];
         s.read_exact(&mut prefix).await.map_err(FrameError::Io)?;
-        let mut frame = vec![0u8; ipc::frame_len(prefix)?];
+        let mut frame = vec![0u8; ipc::response_frame_len(prefix)?];
         s.read_exact(&mut frame).await.map_err(FrameError::Io)?;
         check(ipc::decode(KIND_RESPONSE, &frame)?)
     }

@@ -5,7 +5,8 @@
 //! frame:
 //!
 //! ```text
-//! u32  length (big-endian): bytes that follow, 2 ..= MAX_FRAME
+//! u32  length (big-endian): bytes that follow, 2 ..= MAX_FRAME for a
+//!      request, 2 ..= MAX_RESPONSE_FRAME for a response
 //! u8   version = 1
 //! u8   kind: 1 request, 2 response
 //! ...  body: one JSON document (UTF-8)
@@ -22,8 +23,13 @@ use serde::{Deserialize, Serialize};
 
 /// Protocol version carried by every frame.
 pub const VERSION: u8 = 1;
-/// Largest frame body accepted (the 4 KiB extended payload fits easily).
+/// Largest request frame (the 4 KiB extended payload fits easily): what
+/// the daemon reads from any local client.
 pub const MAX_FRAME: usize = 64 * 1024;
+/// Largest response frame: listings (`registrations`, `cache`) of a daemon
+/// holding thousands of names are megabytes of JSON, and only the daemon,
+/// which the client chose to trust, sends responses.
+pub const MAX_RESPONSE_FRAME: usize = 16 * 1024 * 1024;
 /// Frame kind byte of a request.
 pub const KIND_REQUEST: u8 = 1;
 /// Frame kind byte of a response.
@@ -356,11 +362,20 @@ pub enum FrameError {
     Body(#[from] serde_json::Error),
 }
 
+/// The largest frame of `kind`.
+fn max_len(kind: u8) -> usize {
+    if kind == KIND_RESPONSE {
+        MAX_RESPONSE_FRAME
+    } else {
+        MAX_FRAME
+    }
+}
+
 /// Encodes a frame.
 pub fn encode<T: Serialize>(kind: u8, body: &T) -> Result<Vec<u8>, FrameError> {
     let json = serde_json::to_vec(body)?;
     let len = json.len() + 2;
-    if len > MAX_FRAME {
+    if len > max_len(kind) {
         return Err(FrameError::Length(len));
     }
     let mut out = Vec::with_capacity(4 + len);
@@ -371,10 +386,19 @@ pub fn encode<T: Serialize>(kind: u8, body: &T) -> Result<Vec<u8>, FrameError> {
     Ok(out)
 }
 
-/// Parses the 4-byte length prefix.
+/// Parses the 4-byte length prefix of a request.
 pub fn frame_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+    checked_len(prefix, MAX_FRAME)
+}
+
+/// Parses the 4-byte length prefix of a response.
+pub fn response_frame_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+    checked_len(prefix, MAX_RESPONSE_FRAME)
+}
+
+fn checked_len(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
     let len = u32::from_be_bytes(prefix) as usize;
-    if !(2..=MAX_FRAME).contains(&len) {
+    if !(2..=max).contains(&len) {
         return Err(FrameError::Length(len));
     }
     Ok(len)
@@ -402,7 +426,7 @@ pub fn exchange<S: Read + Write>(
     stream.write_all(&encode(KIND_REQUEST, request)?)?;
     let mut prefix = [0u8; 4];
     stream.read_exact(&mut prefix)?;
-    let len = frame_len(prefix)?;
+    let len = response_frame_len(prefix)?;
     let mut frame = vec![0u8; len];
     stream.read_exact(&mut frame)?;
     decode(KIND_RESPONSE, &frame)
@@ -424,6 +448,41 @@ mod tests {
         let len = frame_len(f[..4].try_into().unwrap()).unwrap();
         assert_eq!(len, f.len() - 4);
         assert_eq!(decode::<Request>(KIND_REQUEST, &f[4..]).unwrap(), r);
+    }
+
+    #[test]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a test thread plays the daemon's end of the socket pair"
+    )]
+    fn responses_may_exceed_the_request_limit() {
+        let big = Response::Error {
+            kind: ErrorKind::Internal,
+            message: "x".repeat(MAX_FRAME * 4),
+        };
+        assert!(matches!(
+            encode(KIND_REQUEST, &big),
+            Err(FrameError::Length(_))
+        ));
+        let f = encode(KIND_RESPONSE, &big).unwrap();
+        let prefix: [u8; 4] = f[..4].try_into().unwrap();
+        assert!(frame_len(prefix).is_err(), "too long for a request");
+        assert_eq!(response_frame_len(prefix).unwrap(), f.len() - 4);
+        // Through the blocking exchange, as `pnrp registrations` reads it.
+        let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut prefix = [0u8; 4];
+            b.read_exact(&mut prefix).unwrap();
+            let mut req = vec![0u8; frame_len(prefix).unwrap()];
+            b.read_exact(&mut req).unwrap();
+            b.write_all(&f).unwrap();
+        });
+        assert_eq!(exchange(&mut a, &Request::Registrations).unwrap(), big);
+        server.join().unwrap();
+        assert!(
+            response_frame_len(u32::try_from(MAX_RESPONSE_FRAME + 1).unwrap().to_be_bytes())
+                .is_err()
+        );
     }
 
     #[test]

@@ -161,8 +161,20 @@ async fn connection(mut stream: UnixStream, service: Arc<Service>, control: bool
             }
         };
         let response = service.handle(request, control).await;
-        let Ok(bytes) = ipc::encode(KIND_RESPONSE, &response) else {
-            return;
+        let bytes = match ipc::encode(KIND_RESPONSE, &response) {
+            Ok(b) => b,
+            Err(e) => {
+                // Too large even for a response frame: say so rather than
+                // closing the connection without a word.
+                let r = Response::Error {
+                    kind: ErrorKind::Internal,
+                    message: format!("response not sent: {e}"),
+                };
+                let Ok(b) = ipc::encode(KIND_RESPONSE, &r) else {
+                    return;
+                };
+                b
+            }
         };
         if stream.write_all(&bytes).await.is_err() {
             return;
