@@ -122,8 +122,9 @@ fn two_nodes_join_and_resolve_each_other() {
         )
     }));
     let peer = w.name(na).clone();
+    // b caches a's entry, so it INQUIREs a at once: no LOOKUP hop.
     let (r, v) = resolve(&mut w, 1, &peer, 5);
-    assert_eq!(v, Verdict::Success { hops: 1 }, "{r:?}");
+    assert_eq!(v, Verdict::Success { hops: 0 }, "{r:?}");
     let peer = w.name(nb).clone();
     let (r, v) = resolve(&mut w, 0, &peer, 5);
     assert!(matches!(v, Verdict::Success { .. }), "{r:?}");

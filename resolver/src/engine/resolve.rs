@@ -168,6 +168,20 @@ impl Node {
                 s.results.push(r);
             }
         }
+        // Beyond the spec (docs/protocol.md D18): when the closest cached
+        // entry already publishes the name, it is the best match from the
+        // start and its publisher is INQUIREd at once, saving the LOOKUP
+        // that would only have pointed back at it. Should it fail, the walk
+        // starts from the next closest entry as usual.
+        if let Some(s) = self.resolves.get_mut(&key)
+            && s.results.is_empty()
+            && s.best.is_none()
+            && let Some((first, _)) = s.next_hops.last()
+            && !first.id.is_zero()
+            && s.matches(&first.id)
+        {
+            s.best = s.next_hops.pop().map(|(e, _)| e);
+        }
         self.step(key);
     }
 

@@ -425,3 +425,21 @@ fn live_leaf_set_members_are_revalidated_before_not_after() {
         );
     }
 }
+
+#[test]
+fn a_cached_publisher_is_inquired_without_a_lookup() {
+    let mut net = Net::new(2);
+    register(&mut net, 0, "0.first", 1);
+    register(&mut net, 1, "0.second", 2);
+    net.run(60);
+    let id = *net.nodes[0].local_ids().next().expect("registered");
+    assert!(
+        net.nodes[1].cache().get(&id).is_some(),
+        "node 1 caches node 0's entry"
+    );
+    // Hop count 0: the publisher's answer came from the INQUIRE alone (a
+    // LOOKUP that pointed back at it would count as a useful hop).
+    let r = net.resolve(1, "0.first", 10, 1).expect("found");
+    assert_eq!(r[0].hops, 0);
+    assert_eq!(r[0].cpa.content().endpoints[0].port, 8000);
+}
