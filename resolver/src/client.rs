@@ -288,6 +288,7 @@ impl EmbeddedNode {
             link_local: false,
             dns_listen: Vec::new(),
             dns_ttl: Duration::from_secs(10),
+            dns_poll: Duration::ZERO,
             dns_default: false,
             max_registrations: crate::engine::Config::default().max_registrations,
             log: "warn".into(),

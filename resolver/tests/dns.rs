@@ -281,6 +281,42 @@ fn query(id: u16, name: &[u8], qtype: u16) -> Vec<u8> {
 }
 
 #[test]
+fn a_polling_stub_answers_single_questions_bursts_and_after_idling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Daemon::start_with_dns_and(tmp.path(), 44, &[], &["--dns-poll-us", "2000"]);
+    register(&a, &["0.poller", "--addr", "192.0.2.45"], "0.poller");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(a.dns.as_deref().unwrap()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let ask = |id: u16| query(id, b"\x06poller\x04pnrp\x03net\x00", 1);
+    let answered = |r: &[u8], id: u16| {
+        r.len() > 16 && r[..2] == id.to_be_bytes() && rcode(r) == 0 && r.ends_with(&[192, 0, 2, 45])
+    };
+    // One at a time: each next question arrives while the thread polls.
+    for id in 1..=200u16 {
+        let r = exchange(&sock, &ask(id)).expect("answered while polling");
+        assert!(answered(&r, id), "{r:?}");
+    }
+    // A burst without waiting: taken in batches.
+    for id in 1000..1064u16 {
+        sock.send(&ask(id)).unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut buf = [0u8; 512];
+    while seen.len() < 64 {
+        let n = sock.recv(&mut buf).expect("every burst question answered");
+        let id = u16::from_be_bytes([buf[0], buf[1]]);
+        assert!(answered(&buf[..n], id), "{:?}", &buf[..n]);
+        seen.insert(id);
+    }
+    // After the polling window the thread sleeps in the kernel again and
+    // still wakes up for the next question.
+    std::thread::sleep(Duration::from_millis(50));
+    let r = exchange(&sock, &ask(7)).expect("answered after idling");
+    assert!(answered(&r, 7), "{r:?}");
+}
+
+#[test]
 fn malformed_queries_get_the_right_rcode_and_never_stop_the_stub() {
     let tmp = tempfile::tempdir().unwrap();
     let a = Daemon::start_with_dns(tmp.path(), 43, &[]);

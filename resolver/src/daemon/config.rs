@@ -63,6 +63,10 @@ pub struct Flags {
     /// [default: 10]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub dns_ttl: Option<u32>,
+    /// After answering a DNS question, keep polling the socket this many
+    /// microseconds before sleeping (0: never poll) [default: 0]
+    #[arg(long, value_name = "MICROS", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub dns_poll_us: Option<u32>,
     /// Log level or filter (error, warn, info, debug, trace, or a tracing
     /// EnvFilter directive) [default: info; RUST_LOG also works]
     #[arg(long, value_name = "LEVEL")]
@@ -92,6 +96,8 @@ pub struct FileConfig {
     pub dns_listen: Vec<SocketAddr>,
     /// DNS answer TTL in seconds (1..=86400).
     pub dns_ttl: Option<u32>,
+    /// DNS stub socket polling after each answer, µs (0..=10000).
+    pub dns_poll_us: Option<u32>,
     /// Names this node may publish per named cloud (default 64).
     pub max_registrations: Option<usize>,
     /// Publish the host name automatically: `"unsecured"` (`0.<hostname>`),
@@ -138,6 +144,8 @@ pub struct DaemonConfig {
     pub dns_listen: Vec<SocketAddr>,
     /// DNS answer TTL (and cache lifetime).
     pub dns_ttl: std::time::Duration,
+    /// How long the stub's UDP threads poll after answering.
+    pub dns_poll: std::time::Duration,
     /// Names this node may publish in each named cloud.
     pub max_registrations: usize,
     /// `dns_listen` is the built-in default (a bind failure is then a
@@ -263,6 +271,14 @@ impl DaemonConfig {
                 )));
             }
         };
+        let dns_poll = match flags.dns_poll_us.or(file.dns_poll_us).unwrap_or(0) {
+            t @ 0..=10_000 => std::time::Duration::from_micros(u64::from(t)),
+            t => {
+                return Err(DaemonError::Config(format!(
+                    "dns_poll_us = {t}: must be 0 to 10000 microseconds"
+                )));
+            }
+        };
         Ok(Self {
             state_dir,
             runtime_dir,
@@ -270,6 +286,7 @@ impl DaemonConfig {
             link_local: !flags.no_link_local && file.link_local.unwrap_or(true),
             dns_listen,
             dns_ttl,
+            dns_poll,
             dns_default,
             max_registrations: match file.max_registrations {
                 None => crate::engine::Config::default().max_registrations,
@@ -363,5 +380,24 @@ mod tests {
     #[test]
     fn bad_cloud_names_are_refused() {
         assert!(DaemonConfig::from_flags(flags(&["--cloud", "a b"])).is_err());
+    }
+
+    #[test]
+    fn dns_polling_is_off_unless_asked_and_bounded() {
+        let c = DaemonConfig::from_flags(flags(&[])).unwrap();
+        assert_eq!(c.dns_poll, std::time::Duration::ZERO);
+        let c = DaemonConfig::from_flags(flags(&["--dns-poll-us", "100"])).unwrap();
+        assert_eq!(c.dns_poll, std::time::Duration::from_micros(100));
+        assert!(Flags::try_parse_from(["pnrpd", "--dns-poll-us", "10001"]).is_err());
+        let dir = std::env::temp_dir().join(format!("pnrpd-poll-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pnrpd.toml");
+        std::fs::write(&file, "dns_poll_us = 20000\n").unwrap();
+        let e = DaemonConfig::from_flags(flags(&["--config", file.to_str().unwrap()])).unwrap_err();
+        assert!(e.to_string().contains("dns_poll_us = 20000"), "{e}");
+        std::fs::write(&file, "dns_poll_us = 50\n").unwrap();
+        let c = DaemonConfig::from_flags(flags(&["--config", file.to_str().unwrap()])).unwrap();
+        assert_eq!(c.dns_poll, std::time::Duration::from_micros(50));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

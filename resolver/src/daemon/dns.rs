@@ -59,6 +59,7 @@ pub(super) fn start(
         negative_ttl: config.dns_ttl.min(NEGATIVE_TTL),
         // No more than one cloud node resolves at once (engine max_resolves).
         max_lookups: crate::engine::Config::default().max_resolves,
+        poll: config.dns_poll,
         ..pnrp_nsp::StubConfig::default()
     };
     let stub = pnrp_nsp::Stub::start(

@@ -40,7 +40,13 @@ impl Daemon {
     /// Like [`Daemon::start`], with the DNS stub on a free port of the
     /// daemon's own address.
     pub fn start_with_dns(dir: &Path, n: usize, seeds: &[String]) -> Self {
+        Self::start_with_dns_and(dir, n, seeds, &[])
+    }
+
+    /// Like [`Daemon::start_with_dns`], with more `pnrpd` arguments.
+    pub fn start_with_dns_and(dir: &Path, n: usize, seeds: &[String], extra: &[&str]) -> Self {
         let mut d = Self::new(dir, n, seeds);
+        d.extra = extra.iter().map(|&a| a.to_owned()).collect();
         let ip = d
             .listen
             .rsplit_once(':')
