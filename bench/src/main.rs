@@ -19,8 +19,12 @@
 //!
 //! `dns` — see `dns.rs`: the DNS stub against unbound with the same names,
 //! `cargo build --release && target/release/pnrp-bench dns [--names 100000]
-//! [--per-publisher 1000] [--repeat 3] [--run 10] [--qps 20000]` (needs
-//! dnsperf and unbound).
+//! [--per-publisher 1000] [--repeat 3] [--run 10] [--qps 20000]
+//! [--poll-us 100]` (needs dnsperf and unbound).
+//!
+//! `dns-probe` — one kernel-timestamped latency run against any DNS server
+//! (`--server HOST:PORT [--names N] [--qps 20000] [--run 5]`, questions
+//! `peer0..N.pnrp.net A`); see `dns::probe_latency`.
 //!
 //! `rtt` — the cloud benchmark's loopback round-trip probes alone
 //! (`--rounds N` bursts): `pnrp-bench rtt`.
@@ -265,6 +269,7 @@ fn main() {
     let mut calls = 20_000usize;
     let mut rounds = 1000usize;
     let mut dns = dns::DnsOptions::default();
+    let mut server = "127.0.0.1:5335".to_owned();
     let mut it = args.iter();
     let number = |it: &mut std::slice::Iter<'_, String>, flag: &str| -> f64 {
         it.next()
@@ -285,7 +290,16 @@ fn main() {
             "--repeat" => dns.rounds = number(&mut it, "--repeat") as usize,
             "--run" => dns.seconds = number(&mut it, "--run") as u32,
             "--qps" => dns.latency_qps = number(&mut it, "--qps") as u32,
-            "codec" | "crypto" | "all" | "cloud" | "nss" | "rtt" | "dns" => what = a.clone(),
+            "--poll-us" => dns.poll_us = number(&mut it, "--poll-us") as u32,
+            "--server" => {
+                server = it
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(|| usage("--server needs host:port"));
+            }
+            "codec" | "crypto" | "all" | "cloud" | "nss" | "rtt" | "dns" | "dns-probe" => {
+                what = a.clone();
+            }
             other => usage(&format!("unknown argument {other}")),
         }
     }
@@ -298,6 +312,12 @@ fn main() {
             usage("--names must be 1..=16777216, --per-publisher and --repeat at least 1");
         }
         dns::run(&dns);
+        return;
+    }
+    if what == "dns-probe" {
+        let (lat, lost) =
+            dns::probe_latency(&server, dns.names, dns.latency_qps, f64::from(dns.seconds));
+        println!("{server}: {}", dns::latency_summary(&lat, lost));
         return;
     }
     if what == "rtt" {
