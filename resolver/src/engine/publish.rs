@@ -138,16 +138,31 @@ impl Node {
         }
     }
 
-    /// Re-announces registrations whose refresh time has come.
+    /// Re-announces registrations whose refresh time has come, oldest
+    /// first, at most as many per tick as half the free resolution slots:
+    /// the rest stay due for the next tick, so names registered in a burst
+    /// spread out over the ticks instead of all re-announcing at once (which
+    /// overran the resolution limit, dropping announces beyond it, and the
+    /// pending list with their floods), and user lookups keep their slots.
     pub(super) fn refresh_registrations(&mut self) {
         let now = self.now.mono;
-        let due: Vec<PnrpId> = self
+        let free = self.config.max_resolves.saturating_sub(self.resolves.len());
+        let budget = free.div_ceil(2);
+        if budget == 0 {
+            return;
+        }
+        let mut due: Vec<(Instant, PnrpId)> = self
             .registrations
             .iter()
             .filter(|(_, r)| r.next_refresh <= now)
-            .map(|(id, _)| *id)
+            .map(|(id, r)| (r.next_refresh, *id))
             .collect();
-        for id in due {
+        if due.len() > budget {
+            due.select_nth_unstable(budget - 1);
+            due.truncate(budget);
+        }
+        due.sort_unstable();
+        for (_, id) in due {
             if let Some(r) = self.registrations.get_mut(&id) {
                 r.next_refresh = now.plus(self.config.refresh);
             }

@@ -388,6 +388,47 @@ fn cached_cpas_expire_and_registrations_refresh() {
 }
 
 #[test]
+fn registrations_due_together_refresh_over_several_ticks() {
+    let mut net = Net::new(3);
+    net.run(5);
+    let burst = 60;
+    for k in 0..burst {
+        register(&mut net, 0, &format!("0.burst{k}"), 500 + k as u64);
+    }
+    net.run(30);
+    let first: Vec<Instant> = net.nodes[0]
+        .registrations
+        .values()
+        .map(|r| r.next_refresh)
+        .collect();
+    let last_due = *first.iter().max().unwrap();
+    // Step through the refresh: all sixty fall due in one tick.
+    let budget = Config::default().max_resolves / 2;
+    let mut peak = 0;
+    for _ in 0..Config::default().refresh.as_secs() + 60 {
+        net.run(1);
+        peak = peak.max(net.nodes[0].resolves.len());
+    }
+    let after: std::collections::BTreeSet<Instant> = net.nodes[0]
+        .registrations
+        .values()
+        .map(|r| r.next_refresh)
+        .collect();
+    // Every name was re-announced (none dropped)…
+    assert!(
+        after.iter().all(|t| *t > last_due),
+        "every registration refreshed"
+    );
+    // …at most half the resolution slots at a time, so over several ticks.
+    assert!(
+        peak <= budget + 2,
+        "{peak} resolutions at once (budget {budget})"
+    );
+    assert!(after.len() >= 2, "refreshes spread over ticks: {after:?}");
+    assert!(net.resolve(2, "0.burst59", 900, 1).is_ok());
+}
+
+#[test]
 fn live_leaf_set_members_are_revalidated_before_not_after() {
     let mut net = Net::new(4);
     for i in 0..4 {
