@@ -1,7 +1,7 @@
 //! Batched datagram I/O: `recvmmsg(2)` and `sendmmsg(2)`, so that a busy
 //! stub makes one system call per batch of questions and one per batch of
-//! answers instead of one per datagram each way. All `unsafe` of the crate
-//! is here.
+//! answers instead of one per datagram each way; and the readiness check the
+//! polling UDP threads spin on. All `unsafe` of the crate is here.
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -30,6 +30,18 @@ impl core::fmt::Debug for RecvBatch {
             .field("slots", &self.lens.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a datagram is queued on `fd` (`poll(2)` with no timeout: it
+/// reads the queue without taking the socket's lock).
+pub(crate) fn readable(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the call.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
 fn zeroed_storage() -> libc::sockaddr_storage {

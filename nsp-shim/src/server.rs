@@ -588,7 +588,7 @@ fn udp_loop<L: PeerLookup + Send + Sync + 'static>(
     let mut rate = RateWindow::new(Instant::now());
     while !shared.stop.load(Ordering::Acquire) {
         if let Some(t) = poll_until.take() {
-            while !readable(fd) && Instant::now() < t {
+            while !crate::mmsg::readable(fd) && Instant::now() < t {
                 core::hint::spin_loop();
             }
         }
@@ -727,18 +727,6 @@ impl RateWindow {
         }
         self.per_s
     }
-}
-
-/// Whether a datagram is queued on `fd` (`poll(2)` with no timeout: it
-/// reads the queue without taking the socket's lock).
-fn readable(fd: std::os::fd::RawFd) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, valid for the call.
-    unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
 #[cfg(test)]
