@@ -342,7 +342,7 @@ fn main() {
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "pnrp-bench: {msg}\nusage: pnrp-bench [codec|crypto|all] [--seconds S]\n       pnrp-bench cloud [--nodes N] [--resolutions R] [--settle S] [--client-wait S]\n       pnrp-bench rtt [--rounds N]\n       pnrp-bench nss [--calls N]   (root)"
+        "pnrp-bench: {msg}\nusage: pnrp-bench [codec|crypto|all] [--seconds S]\n       pnrp-bench cloud [--nodes N] [--resolutions R] [--settle S] [--client-wait S]\n       pnrp-bench rtt [--rounds N]\n       pnrp-bench nss [--calls N]   (root)\n       pnrp-bench dns [--names N] [--per-publisher N] [--repeat R] [--run S] [--qps Q] [--poll-us U]\n       pnrp-bench dns-probe --server HOST:PORT [--names N] [--qps Q] [--run S]"
     );
     std::process::exit(2);
 }
