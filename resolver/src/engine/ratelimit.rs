@@ -44,7 +44,8 @@ impl RateLimiter {
 
     fn bucket(&mut self, now: Instant, ip: IpAddr) -> &mut Bucket {
         let c = self.config;
-        if !self.buckets.contains(&ip) && self.buckets.len() >= c.max_sources.max(1) {
+        // Below the limit no source needs to go: one hash lookup, not two.
+        if self.buckets.len() >= c.max_sources.max(1) && !self.buckets.contains(&ip) {
             self.buckets.pop_lru();
         }
         let b = self.buckets.get_or_insert_mut(ip, || Bucket {
