@@ -52,10 +52,11 @@ pub(super) struct Pending {
 
 impl Pending {
     pub(super) fn insert(&mut self, id: MessageId, e: Entry) {
-        self.deadlines.insert((e.deadline, id));
+        let deadline = e.deadline;
         if let Some(old) = self.entries.insert(id, e) {
             self.deadlines.remove(&(old.deadline, id));
         }
+        self.deadlines.insert((deadline, id));
     }
 
     pub(super) fn get(&self, id: MessageId) -> Option<&Entry> {
@@ -143,9 +144,11 @@ mod tests {
         p.insert(MessageId(2), entry(10, 2));
         p.insert(MessageId(9), entry(20, 1));
         assert_eq!(p.next_deadline(), Some(Instant(10_000)));
-        // Re-inserting an ID replaces its deadline.
+        // Re-inserting an ID replaces its deadline, even with the same one.
         p.insert(MessageId(2), entry(40, 2));
         assert_eq!(p.next_deadline(), Some(Instant(20_000)));
+        p.insert(MessageId(2), entry(40, 2));
+        assert!(p.deadlines.contains(&(Instant(40_000), MessageId(2))));
         assert!(p.remove(MessageId(9)).is_some());
         assert_eq!(p.next_deadline(), Some(Instant(30_000)));
         p.insert(MessageId(1), entry(35, 1));
