@@ -638,15 +638,7 @@ pub(crate) fn probe_latency(server: &str, names: usize, qps: u32, secs: f64) -> 
         )
     };
     assert_eq!(rc, 0, "SO_TIMESTAMPNS");
-    let now_ns = || -> i128 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes the timespec we pass.
-        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-    };
+    let now_ns = || clock_ns(libc::CLOCK_REALTIME);
     let total = (f64::from(qps) * secs) as usize;
     let names = names.max(1);
     let mut x = 0x2545_F491_4F6C_DD1Du64;
@@ -678,7 +670,7 @@ pub(crate) fn probe_latency(server: &str, names: usize, qps: u32, secs: f64) -> 
             if sent_at[id].is_some() {
                 outstanding -= 1; // never answered: counted as lost
             }
-            sent_at[id] = Some(now_ns());
+            sent_at[id] = Some(now);
             if sock.send(p).is_ok() {
                 outstanding += 1;
             } else {
@@ -727,13 +719,7 @@ pub(crate) fn probe_latency(server: &str, names: usize, qps: u32, secs: f64) -> 
         }
     }
     if dump {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes the timespec we pass.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        let mono = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
+        let mono = clock_ns(libc::CLOCK_MONOTONIC);
         let mut text = format!(
             "# start {start} realtime-minus-monotonic {}\n",
             now_ns() - mono
@@ -747,6 +733,17 @@ pub(crate) fn probe_latency(server: &str, names: usize, qps: u32, secs: f64) -> 
 
 /// Seconds of each probe run.
 const PROBE_SECONDS: f64 = 5.0;
+
+/// Nanoseconds on `clock`.
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
 
 /// Kernel-timestamped latency percentiles, one line.
 pub(crate) fn latency_summary(lat: &[f64], lost: usize) -> String {
