@@ -9,7 +9,11 @@
 //! blocking UDP ping-pong between two threads pinned to two different CPUs
 //! (as two daemons are, mostly), taken in bursts between resolutions so that
 //! it sees the same machine load; a same-CPU and an unpinned ping-pong are
-//! printed beside it. Also the idle RSS of the daemons.
+//! printed beside it. Beside the issue's floor, the floor of
+//! `perf-anchors.md` §(b): the same network time plus one P-256 signature
+//! verification (every secured or unsecured answer carries a CPA that the
+//! resolver must verify), timed in this process during the run. Also the
+//! idle RSS of the daemons.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::UdpSocket;
@@ -315,6 +319,31 @@ fn since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// Median time of one ECDSA P-256 verification (the resolver's check of a
+/// CPA signature) over `n` verifications, in µs, with the daemon's verifier.
+fn verify_us(n: usize) -> f64 {
+    use pnrp::crypto::{P256Signer, P256Verifier, Signer as _, Verifier as _};
+    let signer = P256Signer::from_scalar_bytes(&[7; 32]).expect("valid scalar");
+    // About the size of the signed part of a CPA with one endpoint.
+    let msg = [0x5au8; 200];
+    let sig = signer.sign(&msg);
+    let key = signer.public_key();
+    let mut v: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let ok = P256Verifier.verify(&key, std::hint::black_box(&msg), &sig);
+            let us = t.elapsed().as_secs_f64() * 1e6;
+            assert!(ok.is_ok(), "verification failed");
+            us
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 0.5)
+}
+
+/// Verifications timed after each resolution for the anchors' floor.
+const VERIFY_BURST: usize = 2;
+
 /// Round trips per probe taken after each resolution.
 const RTT_BURST: usize = 8;
 
@@ -388,6 +417,7 @@ pub(crate) fn run(o: &CloudOptions) {
     let mut failed: Vec<(usize, usize, f64, f64, String)> = Vec::new();
     let first = Instant::now();
     let mut probes: Vec<RttProbe> = Placement::ALL.into_iter().map(RttProbe::new).collect();
+    let mut verify = Vec::with_capacity(o.resolutions);
     let mut x = 0x2545_f491_4f6c_dd1du64;
     for n in 0..o.resolutions {
         x ^= x << 13;
@@ -423,8 +453,11 @@ pub(crate) fn run(o: &CloudOptions) {
         for p in &mut probes {
             p.burst(RTT_BURST);
         }
+        verify.push(verify_us(VERIFY_BURST));
     }
     let rtt = probes[0].median_us();
+    verify.sort_by(f64::total_cmp);
+    let verify_us = percentile(&verify, 0.5);
     lat.sort_by(f64::total_cmp);
     let mean_exchanges = exchanges.iter().sum::<f64>() / exchanges.len().max(1) as f64;
     let floor_ms = mean_exchanges * rtt / 1e3;
@@ -485,6 +518,12 @@ pub(crate) fn run(o: &CloudOptions) {
          (cross-CPU RTT p50): the network time alone, no daemon work, no IPC"
     );
     println!("p50 / floor          {:.1}x", p50 / floor_ms);
+    let anchors_ms = floor_ms + verify_us / 1e3;
+    println!(
+        "anchors' floor       {anchors_ms:.3} ms = floor + one P-256 verify ({verify_us:.1} us p50, \
+         timed after every resolution): perf-anchors.md (b)"
+    );
+    println!("p50 / anchors' floor {:.1}x", p50 / anchors_ms);
     let same_ms = mean_exchanges * probes[1].median_us() / 1e3;
     println!(
         "p50 / same-CPU floor {:.1}x (floor {same_ms:.3} ms: the RTT if every hop stayed on one CPU)",
