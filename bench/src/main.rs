@@ -20,7 +20,7 @@
 //! `dns` — see `dns.rs`: the DNS stub against unbound with the same names,
 //! `cargo build --release && target/release/pnrp-bench dns [--names 100000]
 //! [--per-publisher 1000] [--repeat 3] [--run 10] [--qps 20000]
-//! [--poll-us 100]` (needs dnsperf and unbound).
+//! [--poll-us 1000]` (needs dnsperf and unbound).
 //!
 //! `dns-probe` — one kernel-timestamped latency run against any DNS server
 //! (`--server HOST:PORT [--names N] [--qps 20000] [--run 5]`, questions
