@@ -372,6 +372,9 @@ pub struct Report {
     pub datagrams: u64,
     /// Datagrams sent by PNRP message type.
     pub datagrams_by_type: BTreeMap<String, u64>,
+    /// Datagrams sent in the measurement window, per live node-second, by
+    /// PNRP message type: what the maintenance budget is spent on.
+    pub datagrams_per_node_per_s_by_type: BTreeMap<String, f64>,
     /// Datagrams dropped by the network, by reason.
     pub dropped: BTreeMap<String, u64>,
     /// Engine counters summed over all node incarnations.

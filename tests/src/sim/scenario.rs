@@ -492,6 +492,16 @@ fn report(
             .filter(|(_, c)| **c > 0)
             .map(|(t, c)| (type_name(t).to_owned(), *c))
             .collect(),
+        datagrams_per_node_per_s_by_type: world
+            .window_by_type()
+            .map(|by| {
+                by.iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0)
+                    .filter_map(|(t, c)| Some((type_name(t).to_owned(), per_node_s(*c)?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         dropped: [
             ("loss", m.dropped_loss),
             ("partition", m.dropped_partition),

@@ -384,6 +384,7 @@ struct Snapshot {
     at: u64,
     bytes: u64,
     datagrams: u64,
+    by_type: [u64; 16],
     node_us: u128,
 }
 
@@ -1496,6 +1497,7 @@ impl World {
                     at: t,
                     bytes: metrics.bytes_sent,
                     datagrams: metrics.datagrams_sent,
+                    by_type: metrics.sent_by_type,
                     node_us: self.node_us,
                 });
             }
@@ -1847,6 +1849,15 @@ impl World {
             (b.node_us - a.node_us) as f64 / 1e6,
             (b.at - a.at) as f64 / 1e6,
         ))
+    }
+
+    /// Datagrams sent in the measurement window, by PNRP message type byte
+    /// (index = type), once the window has ended.
+    pub fn window_by_type(&self) -> Option<[u64; 16]> {
+        let (Some(a), Some(b)) = (self.window[0], self.window[1]) else {
+            return None;
+        };
+        Some(std::array::from_fn(|t| b.by_type[t] - a.by_type[t]))
     }
 
     /// Mean `Node::memory_bytes()` and cache entries over live nodes, and
