@@ -172,15 +172,78 @@ fn first8(b: &[u8; 16]) -> [u8; 8] {
 }
 
 /// A 256-bit PNRP ID, most-significant byte first. Ordering is numeric.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct PnrpId(pub [u8; 32]);
 hex_debug!(PnrpId);
 
 /// The circular distance between two [`PnrpId`]s: a 256-bit unsigned number
 /// no larger than 2^255, ordered numerically.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Distance(pub [u8; 32]);
 hex_debug!(Distance);
+
+/// A 256-bit big-endian number as four 64-bit limbs, most significant first.
+/// Comparing limbs gives the numeric order of the bytes, in four integer
+/// comparisons instead of a `memcmp` call (IDs are compared everywhere in
+/// the route cache).
+#[inline]
+fn be_limbs(b: &[u8; 32]) -> [u64; 4] {
+    let mut l = [0u64; 4];
+    for (limb, chunk) in l.iter_mut().zip(b.chunks_exact(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        *limb = u64::from_be_bytes(w);
+    }
+    l
+}
+
+/// `a - b` modulo 2^256, on limbs.
+#[inline]
+fn sub_limbs(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+    let mut out = [0u64; 4];
+    let mut borrow = false;
+    for i in (0..4).rev() {
+        let (d1, b1) = a[i].overflowing_sub(b[i]);
+        let (d2, b2) = d1.overflowing_sub(u64::from(borrow));
+        out[i] = d2;
+        borrow = b1 || b2;
+    }
+    out
+}
+
+/// The circular distance of two IDs given as limbs, as limbs.
+#[inline]
+fn distance_limbs(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+    core::cmp::min(sub_limbs(b, a), sub_limbs(a, b))
+}
+
+impl Ord for PnrpId {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        be_limbs(&self.0).cmp(&be_limbs(&other.0))
+    }
+}
+
+impl PartialOrd for PnrpId {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Distance {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        be_limbs(&self.0).cmp(&be_limbs(&other.0))
+    }
+}
+
+impl PartialOrd for Distance {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl PnrpId {
     /// The all-zero ID (used on the wire for "no ID").
@@ -214,13 +277,7 @@ impl PnrpId {
     }
 
     fn limbs(&self) -> [u64; 4] {
-        let mut l = [0u64; 4];
-        for (i, limb) in l.iter_mut().enumerate() {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&self.0[i * 8..i * 8 + 8]);
-            *limb = u64::from_be_bytes(b);
-        }
-        l
+        be_limbs(&self.0)
     }
 
     fn from_limbs(l: [u64; 4]) -> Self {
@@ -249,16 +306,7 @@ impl PnrpId {
     /// `self - rhs` modulo 2^256.
     #[must_use]
     pub fn wrapping_sub(&self, rhs: &Self) -> Self {
-        let (a, b) = (self.limbs(), rhs.limbs());
-        let mut out = [0u64; 4];
-        let mut borrow = false;
-        for i in (0..4).rev() {
-            let (d1, b1) = a[i].overflowing_sub(b[i]);
-            let (d2, b2) = d1.overflowing_sub(u64::from(borrow));
-            out[i] = d2;
-            borrow = b1 || b2;
-        }
-        Self::from_limbs(out)
+        Self::from_limbs(sub_limbs(self.limbs(), rhs.limbs()))
     }
 
     /// `self + n` modulo 2^256.
@@ -269,17 +317,16 @@ impl PnrpId {
 
     /// Circular distance: `min(self − other, other − self)` modulo 2^256.
     pub fn distance(&self, other: &Self) -> Distance {
-        let up = other.wrapping_sub(self);
-        let down = self.wrapping_sub(other);
-        Distance(core::cmp::min(up, down).0)
+        Distance(Self::from_limbs(distance_limbs(self.limbs(), other.limbs())).0)
     }
 
     /// Which of `a` and `b` is nearer to `self` on the ring; ties go to the
     /// numerically smaller ID so that the order is total and deterministic.
     pub fn cmp_closeness(&self, a: &Self, b: &Self) -> Ordering {
-        self.distance(a)
-            .cmp(&self.distance(b))
-            .then_with(|| a.cmp(b))
+        let (c, a, b) = (self.limbs(), a.limbs(), b.limbs());
+        distance_limbs(c, a)
+            .cmp(&distance_limbs(c, b))
+            .then_with(|| a.cmp(&b))
     }
 
     /// Number of leading bits `self` and `other` share (0–256).
@@ -362,6 +409,32 @@ mod tests {
             let mut half = [0u8; 32];
             half[0] = 0x80;
             prop_assert!(a.distance(&b).0 <= half);
+        }
+
+        #[test]
+        fn ids_and_distances_order_as_their_big_endian_bytes(
+            a in arb_id(),
+            b in arb_id(),
+            prefix in 0usize..32,
+        ) {
+            // Share a prefix now and then, so that low limbs decide too.
+            let mut b = b;
+            b.0[..prefix].copy_from_slice(&a.0[..prefix]);
+            prop_assert_eq!(a.cmp(&b), a.0.cmp(&b.0));
+            let (x, y) = (a.distance(&PnrpId::ZERO), b.distance(&PnrpId::ZERO));
+            prop_assert_eq!(x.cmp(&y), x.0.cmp(&y.0));
+        }
+
+        #[test]
+        fn closeness_orders_by_distance_then_id(c in arb_id(), a in arb_id(), b in arb_id()) {
+            let bytes = |d: Distance| d.0;
+            let expected = bytes(c.distance(&a))
+                .cmp(&bytes(c.distance(&b)))
+                .then_with(|| a.0.cmp(&b.0));
+            prop_assert_eq!(c.cmp_closeness(&a, &b), expected);
+            let down = c.wrapping_sub(&a).0;
+            let up = a.wrapping_sub(&c).0;
+            prop_assert_eq!(c.distance(&a).0, core::cmp::min(up, down));
         }
 
         #[test]
