@@ -217,33 +217,25 @@ fn distance_limbs(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
     core::cmp::min(sub_limbs(b, a), sub_limbs(a, b))
 }
 
-impl Ord for PnrpId {
-    #[inline]
-    fn cmp(&self, other: &Self) -> Ordering {
-        be_limbs(&self.0).cmp(&be_limbs(&other.0))
-    }
+/// Numeric order of a 256-bit big-endian newtype, on limbs.
+macro_rules! limb_ord {
+    ($t:ident) => {
+        impl Ord for $t {
+            #[inline]
+            fn cmp(&self, other: &Self) -> Ordering {
+                be_limbs(&self.0).cmp(&be_limbs(&other.0))
+            }
+        }
+        impl PartialOrd for $t {
+            #[inline]
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+    };
 }
-
-impl PartialOrd for PnrpId {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Distance {
-    #[inline]
-    fn cmp(&self, other: &Self) -> Ordering {
-        be_limbs(&self.0).cmp(&be_limbs(&other.0))
-    }
-}
-
-impl PartialOrd for Distance {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
+limb_ord!(PnrpId);
+limb_ord!(Distance);
 
 impl PnrpId {
     /// The all-zero ID (used on the wire for "no ID").
