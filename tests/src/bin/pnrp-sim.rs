@@ -7,6 +7,8 @@ use core::time::Duration;
 use std::process::ExitCode;
 
 use clap::Parser;
+use pnrp_tests::sim::net::parse_duration;
+use pnrp_tests::sim::{Behaviour, CryptoMode, Lifetime, Partition, RunError, Scenario};
 
 /// A simulation allocates and frees a buffer or two for every datagram and
 /// route entry of 10^4–10^5 engines: glibc malloc took ~18 % of a run's CPU
@@ -14,8 +16,6 @@ use clap::Parser;
 /// depend on the allocator (nothing iterates in address order).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use pnrp_tests::sim::net::parse_duration;
-use pnrp_tests::sim::{Behaviour, CryptoMode, Lifetime, Partition, RunError, Scenario};
 
 /// Deterministic discrete-event simulation of a PNRP cloud running the real
 /// engine with real encoded datagrams.
