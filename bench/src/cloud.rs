@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use pnrp::ipc::{self, Request, Response};
 
+use crate::percentile;
+
 /// Options of the cloud benchmark.
 #[derive(Debug, Clone)]
 pub(crate) struct CloudOptions {
@@ -123,14 +125,6 @@ fn rss_kb(pid: u32) -> u64 {
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// Where the two threads of a round-trip probe run.

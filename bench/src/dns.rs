@@ -41,6 +41,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::percentile;
+
 /// `pnrp-bench dns` options.
 #[derive(Debug, Clone)]
 pub(crate) struct DnsOptions {
@@ -315,14 +317,6 @@ fn dnsperf_latency(server: &str, port: &str, file: &Path, qps: u32) -> Vec<f64> 
     v
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
@@ -541,9 +535,9 @@ pub(crate) fn run(o: &DnsOptions) {
             println!(
                 "  {name} at {} qps: dnsperf p50 / p99 / p99.9 {:.0} / {:.0} / {:.0} µs; probe {}",
                 o.latency_qps,
-                pct(&d, 0.5),
-                pct(&d, 0.99),
-                pct(&d, 0.999),
+                percentile(&d, 0.5),
+                percentile(&d, 0.99),
+                percentile(&d, 0.999),
                 latency_summary(&kp, lost)
             );
             lat[k].0.extend(d);
@@ -559,9 +553,9 @@ pub(crate) fn run(o: &DnsOptions) {
     let three = |v: &[f64]| {
         format!(
             "{:.0} / {:.0} / {:.0} µs",
-            pct(v, 0.5),
-            pct(v, 0.99),
-            pct(v, 0.999)
+            percentile(v, 0.5),
+            percentile(v, 0.99),
+            percentile(v, 0.999)
         )
     };
     println!();
@@ -586,14 +580,14 @@ pub(crate) fn run(o: &DnsOptions) {
         three(&lat[0].1),
         three(&lat[1].1),
         three(&lat[2].1),
-        pct(&lat[0].1, 0.99) / pct(&lat[1].1, 0.99)
+        percentile(&lat[0].1, 0.99) / percentile(&lat[1].1, 0.99)
     );
     println!(
         "| the same measured by dnsperf -v (its threads share CPU 0) | {} | {} | {} | p99 {:.2}× | |",
         three(&lat[0].0),
         three(&lat[1].0),
         three(&lat[2].0),
-        pct(&lat[0].0, 0.99) / pct(&lat[1].0, 0.99)
+        percentile(&lat[0].0, 0.99) / percentile(&lat[1].0, 0.99)
     );
     println!(
         "| server CPU at {} qps (median) | {:.0} % | {:.0} % | | | |",
@@ -753,10 +747,10 @@ pub(crate) fn latency_summary(lat: &[f64], lost: usize) -> String {
     format!(
         "{} answers, {lost} lost; p50 / p90 / p99 / p99.9 / max {:.0} / {:.0} / {:.0} / {:.0} / {:.0} µs",
         lat.len(),
-        pct(lat, 0.5),
-        pct(lat, 0.9),
-        pct(lat, 0.99),
-        pct(lat, 0.999),
+        percentile(lat, 0.5),
+        percentile(lat, 0.9),
+        percentile(lat, 0.99),
+        percentile(lat, 0.999),
         lat.last().copied().unwrap_or(f64::NAN)
     )
 }

@@ -48,6 +48,15 @@ use pnrp::crypto::{P256Verifier, Signature, Signer as _, Verifier as _};
 use pnrp::wire::{AuthorityBuffer, Packet};
 use pnrp_tests::samples;
 
+/// The `p` quantile (0–1, nearest rank) of ascending `sorted`; NaN if empty.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 /// Runs `f` repeatedly for about `budget`, returning ns per call.
 fn measure(budget: Duration, mut f: impl FnMut()) -> f64 {
     // Warm up and size a batch to ~1 ms.
