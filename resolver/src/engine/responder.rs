@@ -279,7 +279,7 @@ impl Node {
 
     /// Sends an AUTHORITY_BUFFER answering `acked`, fragmented as needed.
     pub(super) fn send_authority(&mut self, to: SocketAddr, acked: MessageId, b: &AuthorityBuffer) {
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(1024);
         if b.encode(&mut bytes).is_err() {
             self.stats.encode_errors += 1;
             return;

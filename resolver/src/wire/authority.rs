@@ -226,6 +226,12 @@ impl AuthorityBuffer {
 
     /// Checks every limit without writing.
     pub fn check(&self) -> core::result::Result<(), EncodeError> {
+        self.check_elements()?;
+        Self::check_len(self.encoded_len())
+    }
+
+    /// The limits of the elements, all but the buffer's total length.
+    fn check_elements(&self) -> core::result::Result<(), EncodeError> {
         if let Some(c) = &self.classifier {
             check_range(
                 "classifier UTF-16 code units",
@@ -245,12 +251,11 @@ impl AuthorityBuffer {
                 MAX_AUTHORITY_BUFFER,
             )?;
         }
-        check_range(
-            "AUTHORITY_BUFFER bytes",
-            self.encoded_len(),
-            1,
-            MAX_AUTHORITY_BUFFER,
-        )
+        Ok(())
+    }
+
+    fn check_len(len: usize) -> core::result::Result<(), EncodeError> {
+        check_range("AUTHORITY_BUFFER bytes", len, 1, MAX_AUTHORITY_BUFFER)
     }
 
     /// Length of the encoding.
@@ -263,8 +268,14 @@ impl AuthorityBuffer {
 
     /// Appends the encoded buffer to `out`; nothing is appended on error.
     pub fn encode(&self, out: &mut Vec<u8>) -> core::result::Result<(), EncodeError> {
-        self.check()?;
+        self.check_elements()?;
+        // Written once and measured, instead of written twice.
+        let start = out.len();
         self.write(&mut Writer::new(out));
+        if let Err(e) = Self::check_len(out.len() - start) {
+            out.truncate(start);
+            return Err(e);
+        }
         Ok(())
     }
 

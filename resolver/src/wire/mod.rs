@@ -249,9 +249,14 @@ impl Packet {
         Ok(())
     }
 
-    /// Encodes into a fresh vector.
+    /// Encodes into a fresh vector, allocated once: a fragment's data plus
+    /// room for its header, else room for any other message's usual size.
     pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut v = Vec::new();
+        let hint = match &self.message {
+            Message::Authority(a) => a.data.len() + 64,
+            _ => 256,
+        };
+        let mut v = Vec::with_capacity(hint);
         self.encode(&mut v)?;
         Ok(v)
     }
