@@ -73,6 +73,9 @@ impl Node {
     pub(super) fn renew_expiring(&mut self) {
         let margin = (self.config.cpa_lifetime.as_secs() / 4).min(MIN_LIFETIME_S / 2);
         let horizon = self.now.wall.plus_secs(margin);
+        if !self.cache.may_expire_by(horizon) {
+            return;
+        }
         let due: Vec<RouteEntry> = self
             .cache
             .iter()
@@ -81,6 +84,10 @@ impl Node {
             .take(RENEWALS_PER_TICK)
             .map(|e| e.route.clone())
             .collect();
+        if due.is_empty() {
+            // Renewed CPAs may have held the bound down.
+            self.cache.tighten_expiry_bound();
+        }
         for re in due {
             if self.admissions.len() >= self.config.max_admissions {
                 break;

@@ -344,9 +344,18 @@ pub struct RouteCache {
     meta: Vec<Meta>,
     /// The locally registered IDs, sorted, without duplicates.
     locals: Vec<PnrpId>,
+    /// Bumped by every change of the entries, their leaf-set flags, the
+    /// local IDs or the centre: what the levels look like is a function of
+    /// it, so a caller may keep a result computed from them until it moves.
+    generation: u64,
+    /// No cached CPA expires before this (`None`: no entry holds a CPA). A
+    /// lower bound, exact after [`evict_expired`](Self::evict_expired)
+    /// scanned; the maintenance tick skips its scans of the cache while
+    /// nothing is near expiry.
+    expiry_bound: Option<UnixTime>,
 }
 
-/// Per-entry bookkeeping of a [`RouteCache`] (3 bytes an entry), updated
+/// Per-entry bookkeeping of a [`RouteCache`] (5 bytes an entry), updated
 /// incrementally with every change of the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Meta {
@@ -363,6 +372,11 @@ struct Meta {
     run_up: u8,
     /// The same downward (not wrapping past the smallest ID).
     run_down: u8,
+    /// The entry's [`Placement`] around the centre (level, sub-bucket),
+    /// computed when it is inserted or the centre moves: level statistics
+    /// and victim choice read it instead of redoing 256-bit arithmetic.
+    level: u8,
+    bucket: u8,
 }
 
 impl Meta {
@@ -370,7 +384,15 @@ impl Meta {
         protected: false,
         run_up: 1,
         run_down: 1,
+        level: 0,
+        bucket: 0,
     };
+
+    fn place(&mut self, p: Placement) {
+        // Levels are at most MAX_LEVELS (32), buckets at most BUCKETS − 1.
+        self.level = p.level as u8;
+        self.bucket = p.bucket as u8;
+    }
 }
 
 /// Whether two entries have the same endpoints (port and address list).
@@ -400,7 +422,38 @@ impl RouteCache {
             entries: Vec::new(),
             meta: Vec::new(),
             locals: Vec::new(),
+            generation: 0,
+            expiry_bound: None,
         }
+    }
+
+    /// A counter that moves with every change of what
+    /// [`level_stats`](Self::level_stats),
+    /// [`estimate_cloud_size`](Self::estimate_cloud_size) and the ring
+    /// queries see (entries, leaf-set membership, local IDs, centre).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// `true` unless every cached CPA is known to expire after `horizon`
+    /// (then nothing is due for renewal or eviction before it).
+    pub fn may_expire_by(&self, horizon: UnixTime) -> bool {
+        self.expiry_bound.is_some_and(|t| t <= horizon)
+    }
+
+    /// Recomputes the expiry bound exactly (after renewals raised the CPAs
+    /// that held it down).
+    pub fn tighten_expiry_bound(&mut self) {
+        self.expiry_bound = self
+            .entries
+            .iter()
+            .filter_map(|e| e.cpa.as_deref().map(CpaRecord::not_after))
+            .min();
+    }
+
+    /// Lowers the expiry bound to cover a CPA expiring at `t`.
+    fn note_expiry(&mut self, t: UnixTime) {
+        self.expiry_bound = Some(self.expiry_bound.map_or(t, |b| b.min(t)));
     }
 
     /// The cache centre.
@@ -421,6 +474,8 @@ impl RouteCache {
             return evicted;
         }
         self.centre = centre;
+        self.generation += 1;
+        self.replace_all();
         for level in 1..=self.config.max_levels {
             self.enforce(level, &mut evicted);
         }
@@ -445,6 +500,7 @@ impl RouteCache {
             self.remove_at(i);
         }
         self.locals.insert(at, id);
+        self.generation += 1;
         // Only the entries next to the new local ID join a leaf set.
         let _ = self.reprotect_around_gap(self.lower_bound(&id));
         true
@@ -456,6 +512,7 @@ impl RouteCache {
     pub fn remove_local(&mut self, id: &PnrpId) -> Option<Vec<CacheEntry>> {
         let at = self.locals.binary_search(id).ok()?;
         self.locals.remove(at);
+        self.generation += 1;
         // Only members of this ID's leaf set can lose their protection.
         let lost = self.reprotect_around_gap(self.lower_bound(id));
         let mut evicted = Vec::new();
@@ -551,6 +608,9 @@ impl RouteCache {
             return InsertOutcome::Refused(reason);
         }
         let cpa = cpa.map(|c| Box::new(CpaRecord::of(c)));
+        if let Some(c) = &cpa {
+            self.note_expiry(c.not_after);
+        }
         route.addresses.shrink_to_fit();
         let pos = match self.search(&route.id) {
             Ok(i) => {
@@ -615,11 +675,26 @@ impl RouteCache {
     /// Removes every entry whose CPA expired before `now` (digest §3.7);
     /// entries without a CPA are left alone.
     pub fn evict_expired(&mut self, now: UnixTime) -> Vec<CacheEntry> {
-        let expired = |e: &CacheEntry| e.cpa.as_ref().is_some_and(|c| c.not_after < now);
-        if !self.entries.iter().any(expired) {
+        if self.expiry_bound.is_none_or(|t| t >= now) {
             return Vec::new();
         }
+        // One scan finds the expired entries and the survivors' bound.
+        let mut bound: Option<UnixTime> = None;
+        let mut any = false;
+        for c in self.entries.iter().filter_map(|e| e.cpa.as_deref()) {
+            if c.not_after < now {
+                any = true;
+            } else {
+                bound = Some(bound.map_or(c.not_after, |b| b.min(c.not_after)));
+            }
+        }
+        self.expiry_bound = bound;
+        if !any {
+            return Vec::new();
+        }
+        let expired = |e: &CacheEntry| e.cpa.as_ref().is_some_and(|c| c.not_after < now);
         let gone: Vec<CacheEntry> = self.entries.extract_if(.., |e| expired(e)).collect();
+        self.generation += 1;
         // Several gaps at once: recompute every entry's bookkeeping.
         self.rebuild_meta();
         self.trim_capacity();
@@ -879,25 +954,28 @@ impl RouteCache {
     /// [`level_stats`](Self::level_stats) of levels `1..=levels` only (the
     /// maintenance tick needs the populated ones, not all 32).
     pub fn level_stats_upto(&self, levels: usize) -> Vec<LevelStat> {
-        (1..=levels.min(self.config.max_levels))
-            .map(|level| {
-                let mut st = LevelStat {
-                    level,
-                    entries: 0,
-                    leaf_members: 0,
-                    buckets: [0; BUCKETS],
-                };
-                for i in self.level_ranges(level).into_iter().flatten() {
-                    st.entries += 1;
-                    if self.meta[i].protected {
-                        st.leaf_members += 1;
-                    } else {
-                        st.buckets[self.placement(&self.entries[i].route.id).bucket] += 1;
-                    }
-                }
-                st
+        let levels = levels.min(self.config.max_levels);
+        let mut stats: Vec<LevelStat> = (1..=levels)
+            .map(|level| LevelStat {
+                level,
+                entries: 0,
+                leaf_members: 0,
+                buckets: [0; BUCKETS],
             })
-            .collect()
+            .collect();
+        // One pass over the compact bookkeeping, not over the entries.
+        for m in &self.meta {
+            let Some(st) = stats.get_mut(usize::from(m.level).wrapping_sub(1)) else {
+                continue;
+            };
+            st.entries += 1;
+            if m.protected {
+                st.leaf_members += 1;
+            } else {
+                st.buckets[usize::from(m.bucket)] += 1;
+            }
+        }
+        stats
     }
 
     /// Estimated heap and inline bytes of the cache: the structure, the
@@ -966,6 +1044,16 @@ impl RouteCache {
                 return Err("an entry breaks the admission rules");
             }
         }
+        let earliest = self
+            .entries
+            .iter()
+            .filter_map(|e| e.cpa.as_deref().map(CpaRecord::not_after))
+            .min();
+        if let Some(t) = earliest
+            && self.expiry_bound.is_none_or(|b| b > t)
+        {
+            return Err("a cached CPA expires before the expiry bound");
+        }
         let mut placed = 0;
         for st in self.level_stats() {
             placed += st.entries;
@@ -973,8 +1061,13 @@ impl RouteCache {
                 return Err("a level holds more unprotected entries than per_level");
             }
             for i in self.level_ranges(st.level).into_iter().flatten() {
-                if self.placement(&self.entries[i].route.id).level != st.level {
+                let p = self.placement(&self.entries[i].route.id);
+                if p.level != st.level {
                     return Err("a level's arcs disagree with placement()");
+                }
+                let m = self.meta[i];
+                if (usize::from(m.level), usize::from(m.bucket)) != (p.level, p.bucket) {
+                    return Err("an entry's recorded placement is stale");
                 }
             }
         }
@@ -1074,6 +1167,9 @@ impl RouteCache {
                 let now = self.in_leaf_range(&self.entries[i].route.id);
                 if self.meta[i].protected && !now {
                     lost.push(self.entries[i].route.id);
+                }
+                if self.meta[i].protected != now {
+                    self.generation += 1;
                 }
                 self.meta[i].protected = now;
             }
@@ -1181,7 +1277,7 @@ impl RouteCache {
             .into_iter()
             .flatten()
             .filter(|&i| !protected(i))
-            .map(|i| (i, self.placement(&self.entries[i].route.id).bucket))
+            .map(|i| (i, usize::from(self.meta[i].bucket)))
             .collect();
         if members.len() + usize::from(newcomer.is_some()) <= self.config.per_level {
             return None;
@@ -1246,14 +1342,14 @@ impl RouteCache {
         if len == self.meta.capacity() {
             self.meta.reserve_exact((len / 8).max(4));
         }
+        let mut meta = Meta {
+            protected,
+            ..Meta::NEW
+        };
+        meta.place(self.placement(&entry.route.id));
         self.entries.insert(pos, entry);
-        self.meta.insert(
-            pos,
-            Meta {
-                protected,
-                ..Meta::NEW
-            },
-        );
+        self.generation += 1;
+        self.meta.insert(pos, meta);
         self.fix_runs_up(pos);
         self.fix_runs_down(pos);
         if !protected {
@@ -1267,6 +1363,7 @@ impl RouteCache {
     /// may join a leaf set (none leaves one).
     fn remove_at(&mut self, i: usize) -> CacheEntry {
         let e = self.entries.remove(i);
+        self.generation += 1;
         let was = self.meta.remove(i);
         if i > 0 {
             self.fix_runs_up(i - 1);
@@ -1281,6 +1378,14 @@ impl RouteCache {
         e
     }
 
+    /// Recomputes every entry's recorded placement (the centre moved).
+    fn replace_all(&mut self) {
+        for i in 0..self.entries.len() {
+            let p = self.placement(&self.entries[i].route.id);
+            self.meta[i].place(p);
+        }
+    }
+
     /// Recomputes every entry's [`Meta`] from scratch.
     fn rebuild_meta(&mut self) {
         let n = self.entries.len();
@@ -1288,6 +1393,8 @@ impl RouteCache {
         self.meta.resize(n, Meta::NEW);
         for i in 0..n {
             self.meta[i].protected = self.in_leaf_range(&self.entries[i].route.id);
+            let p = self.placement(&self.entries[i].route.id);
+            self.meta[i].place(p);
             if i > 0 && same_endpoints(&self.entries[i], &self.entries[i - 1]) {
                 self.meta[i].run_down = self.meta[i - 1].run_down.saturating_add(1);
             }
@@ -2517,6 +2624,17 @@ mod tests {
         }
     }
 
+    /// `evict_expired` as it was: every entry scanned, whatever the bound.
+    fn evict_expired_oracle(cache: &mut RouteCache, now: UnixTime) -> Vec<CacheEntry> {
+        let expired = |e: &CacheEntry| e.cpa.as_ref().is_some_and(|c| c.not_after < now);
+        let gone: Vec<CacheEntry> = cache.entries.extract_if(.., |e| expired(e)).collect();
+        if !gone.is_empty() {
+            cache.rebuild_meta();
+            cache.trim_capacity();
+        }
+        gone
+    }
+
     /// `remove_local` as it was.
     fn remove_local_oracle(cache: &mut RouteCache, id: &PnrpId) -> Option<Vec<CacheEntry>> {
         let at = cache.locals.binary_search(id).ok()?;
@@ -2535,6 +2653,7 @@ mod tests {
             return evicted;
         }
         cache.centre = centre;
+        cache.replace_all();
         for level in 1..=cache.config.max_levels {
             enforce_oracle(cache, level, &mut evicted);
         }
@@ -2694,7 +2813,7 @@ mod tests {
                         let when = UnixTime(1_700_000_000 + 86_401);
                         prop_assert_eq!(
                             evicted_ids(&new.evict_expired(when)),
-                            evicted_ids(&old.evict_expired(when))
+                            evicted_ids(&evict_expired_oracle(&mut old, when))
                         );
                     }
                 }

@@ -73,6 +73,11 @@ pub struct Node {
     pub(super) transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     pub(super) events: VecDeque<Event>,
     pub(super) next_maintenance: Instant,
+    /// The cache generation at which the last balancing check found no
+    /// empty sub-bucket ([`Node::balancing_target`]).
+    pub(super) balanced_at: Option<u64>,
+    /// The cache generation and the cloud-size estimate computed at it.
+    pub(super) size_estimate: Option<(u64, Option<u64>)>,
     pub(super) seed_cursor: usize,
     /// While the cache is empty, the next bootstrap attempt (backing off
     /// from 1 s to the maintenance period).
@@ -135,6 +140,8 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_maintenance: now.mono.plus(config.maintenance),
+            balanced_at: None,
+            size_estimate: None,
             seed_cursor: 0,
             next_discovery: None,
             discovery_backoff: core::time::Duration::from_secs(1),

@@ -239,9 +239,14 @@ impl Node {
     /// an empty one is as likely as not a true gap, and chasing it would
     /// cost a lookup every tick for ever.
     pub(super) fn balancing_target(&mut self) -> Option<PnrpId> {
+        // The answer is a function of the cache: a cache that has not
+        // changed since it last had no gap still has none.
+        let generation = self.cache.generation();
+        if self.balanced_at == Some(generation) {
+            return None;
+        }
         let n = self
-            .cache
-            .estimate_cloud_size()
+            .cloud_size_estimate()
             .unwrap_or(self.cache.len() as u64);
         // 0.09 n / 10^(k−1) ≥ 4  ⇔  k ≤ log10(n / 44.4) + 1.
         let levels = match n / 44 {
@@ -261,10 +266,25 @@ impl Node {
             })
             .collect();
         if empty.is_empty() {
+            self.balanced_at = Some(generation);
             return None;
         }
         let (level, bucket) = empty[self.rng.next_u32() as usize % empty.len()];
         self.cache.bucket_midpoint(level, bucket)
+    }
+
+    /// [`RouteCache::estimate_cloud_size`](crate::engine::cache::RouteCache::estimate_cloud_size), recomputed only when the cache
+    /// changed since the last call (every maintenance tick asks).
+    fn cloud_size_estimate(&mut self) -> Option<u64> {
+        let generation = self.cache.generation();
+        match self.size_estimate {
+            Some((g, n)) if g == generation => n,
+            _ => {
+                let n = self.cache.estimate_cloud_size();
+                self.size_estimate = Some((generation, n));
+                n
+            }
+        }
     }
 
     /// A cache-maintenance lookup toward a random ID inside a random cache
@@ -306,8 +326,7 @@ impl Node {
         // tiny cloud, and a name published several times must not test
         // every tick.
         let nodes = self
-            .cache
-            .estimate_cloud_size()
+            .cloud_size_estimate()
             .unwrap_or(self.cache.len() as u64)
             .max(1);
         let draw = u64::from(self.rng.next_u32()) * nodes;
