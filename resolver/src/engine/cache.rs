@@ -344,10 +344,12 @@ pub struct RouteCache {
     meta: Vec<Meta>,
     /// The locally registered IDs, sorted, without duplicates.
     locals: Vec<PnrpId>,
-    /// Bumped by every change of the entries, their leaf-set flags, the
-    /// local IDs or the centre: what the levels look like is a function of
-    /// it, so a caller may keep a result computed from them until it moves.
-    generation: u64,
+    /// Bumped by the changes that can empty a sub-bucket or move the
+    /// cloud-size estimate: removals other than victim evictions (which
+    /// take from the most crowded sub-bucket, never its last entry),
+    /// entries joining a leaf set, local IDs, the centre. Inserting outside
+    /// the leaf sets, with or without evicting a victim, leaves it alone.
+    gap_generation: u64,
     /// No cached CPA expires before this (`None`: no entry holds a CPA). A
     /// lower bound, exact after [`evict_expired`](Self::evict_expired)
     /// scanned; the maintenance tick skips its scans of the cache while
@@ -422,17 +424,17 @@ impl RouteCache {
             entries: Vec::new(),
             meta: Vec::new(),
             locals: Vec::new(),
-            generation: 0,
+            gap_generation: 0,
             expiry_bound: None,
         }
     }
 
-    /// A counter that moves with every change of what
-    /// [`level_stats`](Self::level_stats),
-    /// [`estimate_cloud_size`](Self::estimate_cloud_size) and the ring
-    /// queries see (entries, leaf-set membership, local IDs, centre).
-    pub fn generation(&self) -> u64 {
-        self.generation
+    /// A counter that moves with every change that may empty a sub-bucket
+    /// of [`level_stats`](Self::level_stats) or change
+    /// [`estimate_cloud_size`](Self::estimate_cloud_size): while it stands
+    /// still, a cache without an empty sub-bucket stays without one.
+    pub fn gap_generation(&self) -> u64 {
+        self.gap_generation
     }
 
     /// `true` unless every cached CPA is known to expire after `horizon`
@@ -474,7 +476,7 @@ impl RouteCache {
             return evicted;
         }
         self.centre = centre;
-        self.generation += 1;
+        self.gap_generation += 1;
         self.replace_all();
         for level in 1..=self.config.max_levels {
             self.enforce(level, &mut evicted);
@@ -500,7 +502,7 @@ impl RouteCache {
             self.remove_at(i);
         }
         self.locals.insert(at, id);
-        self.generation += 1;
+        self.gap_generation += 1;
         // Only the entries next to the new local ID join a leaf set.
         let _ = self.reprotect_around_gap(self.lower_bound(&id));
         true
@@ -512,7 +514,7 @@ impl RouteCache {
     pub fn remove_local(&mut self, id: &PnrpId) -> Option<Vec<CacheEntry>> {
         let at = self.locals.binary_search(id).ok()?;
         self.locals.remove(at);
-        self.generation += 1;
+        self.gap_generation += 1;
         // Only members of this ID's leaf set can lose their protection.
         let lost = self.reprotect_around_gap(self.lower_bound(id));
         let mut evicted = Vec::new();
@@ -655,6 +657,9 @@ impl RouteCache {
             }
             Some(Victim::Newcomer) => InsertOutcome::Refused(RefuseReason::LevelFull),
             Some(Victim::At(i)) => {
+                if !self.victims_keep_gaps() {
+                    self.gap_generation += 1;
+                }
                 let old = self.remove_at(i);
                 let _ = self.insert_at(if i < pos { pos - 1 } else { pos }, entry, false);
                 InsertOutcome::Added {
@@ -669,6 +674,7 @@ impl RouteCache {
     /// §3.7). Leaf sets close up over the gap; nothing else is evicted.
     pub fn remove(&mut self, id: &PnrpId) -> Option<CacheEntry> {
         let i = self.search(id).ok()?;
+        self.gap_generation += 1;
         Some(self.remove_at(i))
     }
 
@@ -694,7 +700,7 @@ impl RouteCache {
         }
         let expired = |e: &CacheEntry| e.cpa.as_ref().is_some_and(|c| c.not_after < now);
         let gone: Vec<CacheEntry> = self.entries.extract_if(.., |e| expired(e)).collect();
-        self.generation += 1;
+        self.gap_generation += 1;
         // Several gaps at once: recompute every entry's bookkeeping.
         self.rebuild_meta();
         self.trim_capacity();
@@ -1168,8 +1174,8 @@ impl RouteCache {
                 if self.meta[i].protected && !now {
                     lost.push(self.entries[i].route.id);
                 }
-                if self.meta[i].protected != now {
-                    self.generation += 1;
+                if now && !self.meta[i].protected {
+                    self.gap_generation += 1;
                 }
                 self.meta[i].protected = now;
             }
@@ -1348,7 +1354,9 @@ impl RouteCache {
         };
         meta.place(self.placement(&entry.route.id));
         self.entries.insert(pos, entry);
-        self.generation += 1;
+        if protected || !self.victims_keep_gaps() {
+            self.gap_generation += 1;
+        }
         self.meta.insert(pos, meta);
         self.fix_runs_up(pos);
         self.fix_runs_down(pos);
@@ -1363,7 +1371,6 @@ impl RouteCache {
     /// may join a leaf set (none leaves one).
     fn remove_at(&mut self, i: usize) -> CacheEntry {
         let e = self.entries.remove(i);
-        self.generation += 1;
         let was = self.meta.remove(i);
         if i > 0 {
             self.fix_runs_up(i - 1);
@@ -1376,6 +1383,15 @@ impl RouteCache {
         }
         self.trim_capacity();
         e
+    }
+
+    /// Whether inserting an entry outside the leaf sets, evicting a victim
+    /// or not, can neither empty a sub-bucket nor move the size estimate:
+    /// a full level then holds more entries than there are sub-buckets, so
+    /// the most crowded one that gives the victim keeps others, and a
+    /// local ID's nearest neighbours are always leaf-set members.
+    fn victims_keep_gaps(&self) -> bool {
+        self.config.per_level >= BUCKETS && self.config.leaf_set_side > 0
     }
 
     /// Recomputes every entry's recorded placement (the centre moved).
@@ -2624,6 +2640,21 @@ mod tests {
         }
     }
 
+    /// Every empty sub-bucket (level, bucket) of every level.
+    fn empty_buckets(cache: &RouteCache) -> std::collections::BTreeSet<(usize, usize)> {
+        cache
+            .level_stats()
+            .iter()
+            .flat_map(|st| {
+                st.buckets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c == 0)
+                    .map(move |(b, _)| (st.level, b))
+            })
+            .collect()
+    }
+
     /// `evict_expired` as it was: every entry scanned, whatever the bound.
     fn evict_expired_oracle(cache: &mut RouteCache, now: UnixTime) -> Vec<CacheEntry> {
         let expired = |e: &CacheEntry| e.cpa.as_ref().is_some_and(|c| c.not_after < now);
@@ -2762,7 +2793,7 @@ mod tests {
             initial_locals in proptest::collection::vec(arb_id(), 0..40),
             ops in proptest::collection::vec(arb_op(), 1..160),
             probes in proptest::collection::vec(arb_id(), 4),
-            per_level in 0usize..8,
+            per_level in 0usize..24,
             side in 0usize..7,
             max_levels in 1usize..6,
         ) {
@@ -2774,6 +2805,11 @@ mod tests {
             }
             let cpas = shared_cpas();
             for (t, op) in (0u64..).zip(&ops) {
+                let gaps_before = (
+                    new.gap_generation(),
+                    empty_buckets(&new),
+                    new.estimate_cloud_size(),
+                );
                 match op {
                     Op::Insert(id, owner) => {
                         let a = new.insert(owned_route(*id, *owner), None, at(t));
@@ -2828,6 +2864,13 @@ mod tests {
                 }
                 prop_assert_eq!(new.check_invariants(), Ok(()));
                 prop_assert_eq!(new.level_stats(), level_stats_oracle(&new));
+                // While gap_generation stands still no sub-bucket empties
+                // and the size estimate holds.
+                let after = (empty_buckets(&new), new.estimate_cloud_size());
+                if new.gap_generation() == gaps_before.0 {
+                    prop_assert!(after.0.is_subset(&gaps_before.1));
+                    prop_assert_eq!(after.1, gaps_before.2);
+                }
             }
         }
     }

@@ -73,10 +73,10 @@ pub struct Node {
     pub(super) transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     pub(super) events: VecDeque<Event>,
     pub(super) next_maintenance: Instant,
-    /// The cache generation at which the last balancing check found no
-    /// empty sub-bucket ([`Node::balancing_target`]).
+    /// The cache's gap generation at which the last balancing check found
+    /// no empty sub-bucket ([`Node::balancing_target`]).
     pub(super) balanced_at: Option<u64>,
-    /// The cache generation and the cloud-size estimate computed at it.
+    /// The cache's gap generation and the cloud-size estimate computed at it.
     pub(super) size_estimate: Option<(u64, Option<u64>)>,
     pub(super) seed_cursor: usize,
     /// While the cache is empty, the next bootstrap attempt (backing off

@@ -239,9 +239,9 @@ impl Node {
     /// an empty one is as likely as not a true gap, and chasing it would
     /// cost a lookup every tick for ever.
     pub(super) fn balancing_target(&mut self) -> Option<PnrpId> {
-        // The answer is a function of the cache: a cache that has not
-        // changed since it last had no gap still has none.
-        let generation = self.cache.generation();
+        // A cache without an empty sub-bucket keeps none until a change
+        // that may empty one (the cache's gap generation).
+        let generation = self.cache.gap_generation();
         if self.balanced_at == Some(generation) {
             return None;
         }
@@ -273,10 +273,12 @@ impl Node {
         self.cache.bucket_midpoint(level, bucket)
     }
 
-    /// [`RouteCache::estimate_cloud_size`](crate::engine::cache::RouteCache::estimate_cloud_size), recomputed only when the cache
-    /// changed since the last call (every maintenance tick asks).
+    /// [`RouteCache::estimate_cloud_size`](crate::engine::cache::RouteCache::estimate_cloud_size),
+    /// recomputed only after a change that may move it
+    /// ([`RouteCache::gap_generation`](crate::engine::cache::RouteCache::gap_generation);
+    /// every maintenance tick asks).
     fn cloud_size_estimate(&mut self) -> Option<u64> {
-        let generation = self.cache.generation();
+        let generation = self.cache.gap_generation();
         match self.size_estimate {
             Some((g, n)) if g == generation => n,
             _ => {
