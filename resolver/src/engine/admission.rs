@@ -64,6 +64,11 @@ impl Node {
         self.probe(re, need_cpa, flood, false);
     }
 
+    /// How long before its Not After a cached CPA is renewed (below).
+    pub(super) fn renewal_margin_s(&self) -> u64 {
+        (self.config.cpa_lifetime.as_secs() / 4).min(MIN_LIFETIME_S / 2)
+    }
+
     /// Entries whose CPA ends within a quarter of our own CPA lifetime (at
     /// most 6 h, half the shortest lifetime a CPA may be signed with, so
     /// that a renewed CPA is not due again at once) are INQUIREd again for a
@@ -71,8 +76,7 @@ impl Node {
     /// evicted at Not After: a refreshed entry's FLOOD is dropped as a
     /// duplicate (digest §3.8 step 5), so nothing else would renew them.
     pub(super) fn renew_expiring(&mut self) {
-        let margin = (self.config.cpa_lifetime.as_secs() / 4).min(MIN_LIFETIME_S / 2);
-        let horizon = self.now.wall.plus_secs(margin);
+        let horizon = self.now.wall.plus_secs(self.renewal_margin_s());
         if !self.cache.may_expire_by(horizon) {
             return;
         }

@@ -33,7 +33,7 @@ use super::config::Config;
 use super::io::{CloudState, Command, Event, Now};
 use super::pending::{Pending, Purpose};
 use super::publish::LocalRegistration;
-use super::ratelimit::RateLimiter;
+use super::ratelimit::{RATE_IDLE, RateLimiter};
 use super::resolve::ResolveState;
 use super::stats::Stats;
 use crate::crypto::Verifier;
@@ -43,6 +43,10 @@ use crate::wire::{
     Endpoint, HashedNonce, Message, MessageId, Nonce, Packet, Reassembled, Reassembler,
     ReassemblyLimits, ResolveReason, RouteEntry, Solicit, SolicitType,
 };
+
+/// At most this many maintenance grid ticks in a row (10 minutes at the
+/// 15 s default) are skipped as idle.
+pub(super) const MAX_IDLE_TICKS: u64 = 40;
 
 /// A publisher-side synchronisation conversation (MS-PNRP §3.2.1).
 #[derive(Debug, Clone)]
@@ -72,7 +76,19 @@ pub struct Node {
     pub(super) limiter: RateLimiter,
     pub(super) transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     pub(super) events: VecDeque<Event>,
+    /// The next tick of the maintenance grid (a period after the last run).
     pub(super) next_maintenance: Instant,
+    /// Maintenance grid ticks since the node started (skipped ones counted).
+    pub(super) tick: u64,
+    /// Grid ticks after `next_maintenance` that hold no maintenance work,
+    /// valid while [`Node::idle_fingerprint`] equals `idle_mark`.
+    idle_ticks: u64,
+    idle_mark: (u64, usize, usize),
+    /// The tick of the next random cache-maintenance lookup (if `.1`) or
+    /// of the next draw for one.
+    lookup_at: (u64, bool),
+    /// The same for split detection.
+    pub(super) split_at: (u64, bool),
     /// The cache's gap generation at which the last balancing check found
     /// no empty sub-bucket ([`Node::balancing_target`]).
     pub(super) balanced_at: Option<u64>,
@@ -140,6 +156,11 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_maintenance: now.mono.plus(config.maintenance),
+            tick: 0,
+            idle_ticks: 0,
+            idle_mark: (u64::MAX, 0, 0),
+            lookup_at: (0, false),
+            split_at: (0, false),
             balanced_at: None,
             size_estimate: None,
             seed_cursor: 0,
@@ -161,6 +182,11 @@ impl Node {
     /// A datagram arrived from `from`. Malformed input is dropped and
     /// counted; nothing here can panic on any bytes.
     pub fn handle_datagram(&mut self, now: Now, from: SocketAddr, data: &[u8]) {
+        self.on_datagram(now, from, data);
+        self.recheck_idle();
+    }
+
+    fn on_datagram(&mut self, now: Now, from: SocketAddr, data: &[u8]) {
         self.now = now;
         self.stats.rx_datagrams += 1;
         self.stats.rx_bytes += data.len() as u64;
@@ -267,10 +293,16 @@ impl Node {
                 self.discover();
             }
         }
-        if now.mono >= self.next_maintenance {
+        if now.mono >= self.maintenance_deadline() {
+            // Grid ticks since the last run, skipped idle ones included.
+            let late = now.mono.since(self.next_maintenance).as_micros();
+            let period = self.config.maintenance.as_micros().max(1);
+            self.tick += 1 + u64::try_from(late / period).unwrap_or(u64::MAX);
             self.next_maintenance = now.mono.plus(self.config.maintenance);
-            self.maintenance();
+            let busy = self.maintenance();
+            self.plan_idle_ticks(busy);
         }
+        self.recheck_idle();
     }
 
     /// A command from the application.
@@ -299,6 +331,7 @@ impl Node {
                 }
             }
         }
+        self.recheck_idle();
     }
 
     // ---- outputs ---------------------------------------------------------
@@ -325,7 +358,7 @@ impl Node {
 
     /// The earliest instant at which [`Node::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.next_maintenance;
+        let mut t = self.maintenance_deadline();
         if let Some(p) = self.pending.next_deadline() {
             t = t.min(p);
         }
@@ -587,8 +620,9 @@ impl Node {
         }
     }
 
-    /// The Maintenance Timer (MS-PNRP §3.1.6.2, §3.2.6.2).
-    fn maintenance(&mut self) {
+    /// The Maintenance Timer (MS-PNRP §3.1.6.2, §3.2.6.2). Returns `true`
+    /// when the next grid tick has work whatever happens until then.
+    fn maintenance(&mut self) -> bool {
         self.stats.maintenance_ticks += 1;
         if self.cache.is_empty() {
             if self.config.seeds.is_empty() {
@@ -601,8 +635,7 @@ impl Node {
             self.discovery_backoff = core::time::Duration::from_secs(1);
         }
         // Per-source buckets refill within seconds: idle ones carry nothing.
-        self.limiter
-            .expire_idle(self.now.mono, core::time::Duration::from_secs(10));
+        self.limiter.expire_idle(self.now.mono, RATE_IDLE);
         // Entries whose CPA has expired leave the cache (digest §3.7).
         let _ = self.cache.evict_expired(self.now.wall);
         self.renew_expiring();
@@ -611,17 +644,108 @@ impl Node {
         // Cache balancing (REASON_CACHE_MAINTENANCE): every tick while a
         // level the cloud fills has an empty sub-bucket, else now and then
         // toward a random ID, so that the levels fill from answers.
-        if !self.cache.is_empty() {
-            let gap = if self.registrations.is_empty() {
-                None
-            } else {
-                self.balancing_target()
-            };
-            if let Some(target) = gap {
-                self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
-            } else if self.rng.next_u32() % 1000 < self.config.maintenance_lookup_permille {
+        if self.cache.is_empty() {
+            return true;
+        }
+        let gap = if self.registrations.is_empty() {
+            None
+        } else {
+            self.balancing_target()
+        };
+        if let Some(target) = gap {
+            self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
+            return true;
+        }
+        if self.tick >= self.lookup_at.0 {
+            if self.lookup_at.1 {
                 self.start_maintenance_resolve();
             }
+            let permille = self.config.maintenance_lookup_permille;
+            self.lookup_at = self.draw_ticks(|r| r % 1000 < permille);
         }
+        false
+    }
+
+    /// The first of the next [`MAX_IDLE_TICKS`] grid ticks at which an
+    /// event of probability `hit(random u32)` per tick happens, drawn tick
+    /// by tick as a per-tick coin would be: `(tick, true)`, or `(last
+    /// tick, false)` if none of them.
+    pub(super) fn draw_ticks(&mut self, hit: impl Fn(u32) -> bool) -> (u64, bool) {
+        for k in 1..=MAX_IDLE_TICKS {
+            if hit(self.rng.next_u32()) {
+                return (self.tick + k, true);
+            }
+        }
+        (self.tick + MAX_IDLE_TICKS, false)
+    }
+
+    /// What an idle stretch of maintenance ticks rests on: the cache's
+    /// gap generation (no sub-bucket to balance), the registrations and
+    /// the seeds. While it holds, no tick before the planned one has
+    /// anything to do.
+    fn idle_fingerprint(&self) -> (u64, usize, usize) {
+        (
+            self.cache.gap_generation(),
+            self.registrations.len(),
+            self.config.seeds.len(),
+        )
+    }
+
+    /// After a maintenance run: how many grid ticks from the next one on
+    /// have no work (MS-PNRP gives the Maintenance Timer a period, not a
+    /// duty per tick: a tick with nothing to do is skipped, which spares
+    /// an idle node its wake-ups). Work is the next random lookup or split
+    /// test (drawn ahead by [`Node::draw_ticks`]), a registration refresh,
+    /// a CPA near expiry; a busy tick (balancing, an empty cache) or any
+    /// change of [`Node::idle_fingerprint`] brings the next grid tick back.
+    fn plan_idle_ticks(&mut self, busy: bool) {
+        self.idle_mark = self.idle_fingerprint();
+        self.idle_ticks = 0;
+        if busy {
+            return;
+        }
+        let period_s = self.config.maintenance.as_secs().max(1);
+        let horizon = self
+            .now
+            .wall
+            .plus_secs(self.renewal_margin_s() + period_s * (MAX_IDLE_TICKS + 1));
+        if self.cache.may_expire_by(horizon) {
+            return;
+        }
+        // The tick indices at which something is due.
+        let mut due = self.lookup_at.0.min(self.tick + MAX_IDLE_TICKS);
+        if !self.registrations.is_empty() && !self.config.seeds.is_empty() {
+            due = due.min(self.split_at.0);
+        }
+        if let Some(r) = self.registrations.values().map(|r| r.next_refresh).min() {
+            let wait = r.since(self.next_maintenance).as_micros();
+            let period = self.config.maintenance.as_micros().max(1);
+            let k = u64::try_from(wait.div_ceil(period)).unwrap_or(u64::MAX);
+            due = due.min(self.tick.saturating_add(1).saturating_add(k));
+        }
+        self.idle_ticks = due.saturating_sub(self.tick + 1);
+    }
+
+    /// After an input: if it changed what the planned idle ticks rest on,
+    /// maintenance runs again at the next grid tick from now.
+    fn recheck_idle(&mut self) {
+        if self.idle_ticks == 0 || self.idle_mark == self.idle_fingerprint() {
+            return;
+        }
+        let late = self.now.mono.since(self.next_maintenance).as_micros();
+        let period = self.config.maintenance.as_micros().max(1);
+        let k = u64::try_from(late.div_ceil(period)).unwrap_or(u64::MAX);
+        self.idle_ticks = self.idle_ticks.min(k);
+    }
+
+    /// When the next maintenance run is due: the next grid tick after the
+    /// planned idle ones.
+    pub(super) fn maintenance_deadline(&self) -> Instant {
+        let period = u64::try_from(self.config.maintenance.as_micros()).unwrap_or(u64::MAX);
+        Instant(
+            self.next_maintenance
+                .0
+                .saturating_add(period.saturating_mul(self.idle_ticks)),
+        )
     }
 }

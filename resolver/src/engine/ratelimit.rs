@@ -14,6 +14,10 @@ use lru::LruCache;
 use super::config::RateConfig;
 use crate::time::Instant;
 
+/// A source unheard of for this long has a full bucket again (every
+/// `burst / rate` is shorter) and is forgotten.
+pub(super) const RATE_IDLE: core::time::Duration = core::time::Duration::from_secs(10);
+
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     /// Tokens in millitokens.
@@ -44,6 +48,18 @@ impl RateLimiter {
 
     fn bucket(&mut self, now: Instant, ip: IpAddr) -> &mut Bucket {
         let c = self.config;
+        // Forget up to two idle sources per use, so that the table follows
+        // the traffic between the maintenance ticks' sweeps (which an idle
+        // node skips).
+        let idle = u64::try_from(RATE_IDLE.as_micros()).unwrap_or(u64::MAX);
+        for _ in 0..2 {
+            match self.buckets.peek_lru() {
+                Some((_, b)) if now.0.saturating_sub(b.last.0) > idle => {
+                    self.buckets.pop_lru();
+                }
+                _ => break,
+            }
+        }
         // Below the limit no source needs to go: one hash lookup, not two.
         if self.buckets.len() >= c.max_sources.max(1) && !self.buckets.contains(&ip) {
             self.buckets.pop_lru();

@@ -327,12 +327,19 @@ impl Node {
         // is discarded) the cache size stands in: everything is cached in a
         // tiny cloud, and a name published several times must not test
         // every tick.
+        if self.tick < self.split_at.0 {
+            return;
+        }
+        let fire = self.split_at.1;
         let nodes = self
             .cloud_size_estimate()
             .unwrap_or(self.cache.len() as u64)
             .max(1);
-        let draw = u64::from(self.rng.next_u32()) * nodes;
-        if draw >= SPLIT_TESTS_PER_TICK * u64::from(u32::MAX) {
+        // The ticks until the next test, drawn ahead (the per-tick coin of
+        // the paragraph above, so that idle ticks can be skipped).
+        self.split_at =
+            self.draw_ticks(|r| u64::from(r) * nodes < SPLIT_TESTS_PER_TICK * u64::from(u32::MAX));
+        if !fire {
             return;
         }
         let seed = self.config.seeds[self.seed_cursor % self.config.seeds.len()];

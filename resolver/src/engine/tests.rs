@@ -484,3 +484,54 @@ fn a_cached_publisher_is_inquired_without_a_lookup() {
     assert_eq!(r[0].hops, 0);
     assert_eq!(r[0].cpa.content().endpoints[0].port, 8000);
 }
+
+#[test]
+fn a_settled_node_skips_idle_maintenance_ticks() {
+    let mut net = Net::new(12);
+    for i in 0..12 {
+        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
+        net.run(2);
+    }
+    net.run(900);
+    let period = Config::default().maintenance;
+    let before: Vec<u64> = net
+        .nodes
+        .iter()
+        .map(|n| n.stats.maintenance_ticks)
+        .collect();
+    // Some node plans idle ticks: its next maintenance run lies beyond the
+    // next grid tick.
+    let mut idle = None;
+    for _ in 0..600 {
+        net.run(1);
+        idle = (0..12).find(|&i| {
+            let n = &net.nodes[i];
+            n.maintenance_deadline() > n.next_maintenance.plus(period)
+        });
+        if idle.is_some() {
+            break;
+        }
+    }
+    let i = idle.expect("a settled node skips idle ticks");
+    // A change of what the plan rests on (a new registration) brings the
+    // next run back to the first grid tick after it.
+    register(&mut net, i, "0.late", 99);
+    let next = net.nodes[i].maintenance_deadline();
+    assert!(next > net.now && next <= net.now.plus(period), "{next:?}");
+    // Over an hour the settled cloud runs far fewer than one maintenance
+    // per grid tick and per node, and still resolves.
+    net.run(3600);
+    let runs: u64 = net
+        .nodes
+        .iter()
+        .zip(&before)
+        .map(|(n, b)| n.stats.maintenance_ticks - b)
+        .sum();
+    let grid = 12 * (3600 + 600) / period.as_secs();
+    assert!(
+        runs < grid / 2,
+        "{runs} maintenance runs for {grid} grid ticks"
+    );
+    assert!(net.resolve(3, "0.n7", 100, 1).is_ok());
+    assert!(net.resolve(5, "0.late", 101, 1).is_ok());
+}

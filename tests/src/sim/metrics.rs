@@ -215,6 +215,8 @@ pub struct EngineTotals {
     pub lookups_served: u64,
     /// INQUIREs answered.
     pub inquires_served: u64,
+    /// Maintenance runs (grid ticks with work; idle ones are skipped).
+    pub maintenance_ticks: u64,
 }
 
 impl EngineTotals {
@@ -232,6 +234,7 @@ impl EngineTotals {
         self.dropped_tx_queue += s.dropped_tx_queue;
         self.lookups_served += s.lookups_served;
         self.inquires_served += s.inquires_served;
+        self.maintenance_ticks += s.maintenance_ticks;
     }
 }
 
