@@ -85,7 +85,8 @@ pub struct Config {
     /// Per-source rate limits.
     pub rate: RateConfig,
     /// Probability (per maintenance tick) of a cache-maintenance lookup
-    /// toward a random ID, in 1/1000.
+    /// toward a random ID, in 1/1000, while the node meets dead peers;
+    /// halved at each draw without one since the last, down to an eighth.
     pub maintenance_lookup_permille: u32,
 }
 

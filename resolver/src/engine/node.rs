@@ -48,6 +48,11 @@ use crate::wire::{
 /// 15 s default) are skipped as idle.
 pub(super) const MAX_IDLE_TICKS: u64 = 40;
 
+/// The random maintenance lookups slow down to
+/// `maintenance_lookup_permille >> MAX_LOOKUP_BACKOFF` per tick in a cloud
+/// where no peer is found dead.
+pub(super) const MAX_LOOKUP_BACKOFF: u32 = 3;
+
 /// A publisher-side synchronisation conversation (MS-PNRP §3.2.1).
 #[derive(Debug, Clone)]
 pub(super) struct Conversation {
@@ -87,6 +92,12 @@ pub struct Node {
     /// The tick of the next random cache-maintenance lookup (if `.1`) or
     /// of the next draw for one.
     lookup_at: (u64, bool),
+    /// The random lookups' rate is `maintenance_lookup_permille >>
+    /// lookup_backoff`: halved at each draw while no request ran out of
+    /// retries since the one before (`timeouts_seen`), back to the full
+    /// rate when one did.
+    pub(super) lookup_backoff: u32,
+    timeouts_seen: u64,
     /// The same for split detection.
     pub(super) split_at: (u64, bool),
     /// The cache's gap generation at which the last balancing check found
@@ -160,6 +171,8 @@ impl Node {
             idle_ticks: 0,
             idle_mark: (u64::MAX, 0, 0),
             lookup_at: (0, false),
+            lookup_backoff: 0,
+            timeouts_seen: 0,
             split_at: (0, false),
             balanced_at: None,
             size_estimate: None,
@@ -660,7 +673,17 @@ impl Node {
             if self.lookup_at.1 {
                 self.start_maintenance_resolve();
             }
-            let permille = self.config.maintenance_lookup_permille;
+            // Random lookups find dead entries and fill the levels; a node
+            // whose requests all found their peers alive since the last
+            // draw has a sound cache and looks less often (down to an
+            // eighth of the rate), one that met a dead peer at once again.
+            self.lookup_backoff = if self.stats.timeouts > self.timeouts_seen {
+                0
+            } else {
+                (self.lookup_backoff + 1).min(MAX_LOOKUP_BACKOFF)
+            };
+            self.timeouts_seen = self.stats.timeouts;
+            let permille = self.config.maintenance_lookup_permille >> self.lookup_backoff;
             self.lookup_at = self.draw_ticks(|r| r % 1000 < permille);
         }
         false

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use super::node::MAX_LOOKUP_BACKOFF;
 use super::*;
 use crate::cpa::{AppEndpoint, PROTO_TCP, PayloadData};
 use crate::crypto::{P256Signer, P256Verifier, Signer};
@@ -534,4 +535,47 @@ fn a_settled_node_skips_idle_maintenance_ticks() {
     );
     assert!(net.resolve(3, "0.n7", 100, 1).is_ok());
     assert!(net.resolve(5, "0.late", 101, 1).is_ok());
+}
+
+#[test]
+fn random_maintenance_lookups_back_off_until_a_peer_is_found_dead() {
+    let mut net = Net::new(12);
+    for i in 0..12 {
+        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
+        net.run(2);
+    }
+    net.run(1800);
+    // No peer died: every node has slowed its random lookups down.
+    assert!(
+        net.nodes
+            .iter()
+            .all(|n| n.lookup_backoff == MAX_LOOKUP_BACKOFF),
+        "{:?}",
+        net.nodes
+            .iter()
+            .map(|n| n.lookup_backoff)
+            .collect::<Vec<_>>()
+    );
+    // Three peers vanish: the nodes whose requests then run out of retries
+    // go back to the full rate at their next draw.
+    for j in [2, 6, 9] {
+        net.up[j] = false;
+    }
+    let mut reset = false;
+    for _ in 0..120 {
+        net.run(15);
+        reset |= net
+            .nodes
+            .iter()
+            .enumerate()
+            .any(|(i, n)| net.up[i] && n.lookup_backoff == 0);
+        if reset {
+            break;
+        }
+    }
+    assert!(
+        reset,
+        "a node that met a dead peer looks up at the full rate"
+    );
+    assert!(net.resolve(0, "0.n11", 100, 1).is_ok());
 }
