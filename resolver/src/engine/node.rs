@@ -53,6 +53,10 @@ pub(super) const MAX_IDLE_TICKS: u64 = 40;
 /// where no peer is found dead.
 pub(super) const MAX_LOOKUP_BACKOFF: u32 = 3;
 
+/// Balancing lookups toward sub-buckets that stay empty wait up to
+/// `2^MAX_BALANCE_BACKOFF` ticks (8 minutes) between them.
+pub(super) const MAX_BALANCE_BACKOFF: u32 = 5;
+
 /// A publisher-side synchronisation conversation (MS-PNRP §3.2.1).
 #[derive(Debug, Clone)]
 pub(super) struct Conversation {
@@ -98,6 +102,14 @@ pub struct Node {
     /// rate when one did.
     pub(super) lookup_backoff: u32,
     timeouts_seen: u64,
+    /// Balancing lookups: the tick of the next one, the exponent of the
+    /// wait after it, and the empty sub-buckets when the last one started.
+    /// While lookups leave as many sub-buckets empty (true gaps of a
+    /// sparse region), each waits twice as long as the one before, up to
+    /// [`MAX_BALANCE_BACKOFF`]; a change in their number resets the wait.
+    balance_at: u64,
+    pub(super) balance_backoff: u32,
+    balance_empty: usize,
     /// The same for split detection.
     pub(super) split_at: (u64, bool),
     /// The cache's gap generation at which the last balancing check found
@@ -173,6 +185,9 @@ impl Node {
             lookup_at: (0, false),
             lookup_backoff: 0,
             timeouts_seen: 0,
+            balance_at: 0,
+            balance_backoff: 0,
+            balance_empty: usize::MAX,
             split_at: (0, false),
             balanced_at: None,
             size_estimate: None,
@@ -312,8 +327,8 @@ impl Node {
             let period = self.config.maintenance.as_micros().max(1);
             self.tick += 1 + u64::try_from(late / period).unwrap_or(u64::MAX);
             self.next_maintenance = now.mono.plus(self.config.maintenance);
-            let busy = self.maintenance();
-            self.plan_idle_ticks(busy);
+            let due = self.maintenance();
+            self.plan_idle_ticks(due);
         }
         self.recheck_idle();
     }
@@ -633,9 +648,9 @@ impl Node {
         }
     }
 
-    /// The Maintenance Timer (MS-PNRP §3.1.6.2, §3.2.6.2). Returns `true`
-    /// when the next grid tick has work whatever happens until then.
-    fn maintenance(&mut self) -> bool {
+    /// The Maintenance Timer (MS-PNRP §3.1.6.2, §3.2.6.2). Returns the
+    /// tick by which the next run has work whatever happens until then.
+    fn maintenance(&mut self) -> Option<u64> {
         self.stats.maintenance_ticks += 1;
         if self.cache.is_empty() {
             if self.config.seeds.is_empty() {
@@ -658,17 +673,28 @@ impl Node {
         // level the cloud fills has an empty sub-bucket, else now and then
         // toward a random ID, so that the levels fill from answers.
         if self.cache.is_empty() {
-            return true;
+            return Some(self.tick + 1);
         }
         let gap = if self.registrations.is_empty() {
             None
         } else {
             self.balancing_target()
         };
-        if let Some(target) = gap {
-            self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
-            return true;
+        if let Some((target, empty)) = gap {
+            if empty != self.balance_empty {
+                self.balance_backoff = 0;
+                self.balance_at = self.balance_at.min(self.tick);
+            }
+            if self.tick >= self.balance_at {
+                self.balance_empty = empty;
+                self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
+                self.balance_at = self.tick + (1 << self.balance_backoff);
+                self.balance_backoff = (self.balance_backoff + 1).min(MAX_BALANCE_BACKOFF);
+            }
+            return Some(self.balance_at);
         }
+        self.balance_backoff = 0;
+        self.balance_empty = usize::MAX;
         if self.tick >= self.lookup_at.0 {
             if self.lookup_at.1 {
                 self.start_maintenance_resolve();
@@ -686,7 +712,7 @@ impl Node {
             let permille = self.config.maintenance_lookup_permille >> self.lookup_backoff;
             self.lookup_at = self.draw_ticks(|r| r % 1000 < permille);
         }
-        false
+        None
     }
 
     /// The first of the next [`MAX_IDLE_TICKS`] grid ticks at which an
@@ -719,12 +745,13 @@ impl Node {
     /// duty per tick: a tick with nothing to do is skipped, which spares
     /// an idle node its wake-ups). Work is the next random lookup or split
     /// test (drawn ahead by [`Node::draw_ticks`]), a registration refresh,
-    /// a CPA near expiry; a busy tick (balancing, an empty cache) or any
-    /// change of [`Node::idle_fingerprint`] brings the next grid tick back.
-    fn plan_idle_ticks(&mut self, busy: bool) {
+    /// a CPA near expiry, the next balancing lookup or any tick the run
+    /// asked for (`due`: an empty cache asks for the next); any change of
+    /// [`Node::idle_fingerprint`] brings the next grid tick back.
+    fn plan_idle_ticks(&mut self, due: Option<u64>) {
         self.idle_mark = self.idle_fingerprint();
         self.idle_ticks = 0;
-        if busy {
+        if due.is_some_and(|t| t <= self.tick + 1) {
             return;
         }
         let period_s = self.config.maintenance.as_secs().max(1);
@@ -736,7 +763,8 @@ impl Node {
             return;
         }
         // The tick indices at which something is due.
-        let mut due = self.lookup_at.0.min(self.tick + MAX_IDLE_TICKS);
+        let mut due = due.map_or(self.lookup_at.0, |t| t.min(self.lookup_at.0));
+        due = due.min(self.tick + MAX_IDLE_TICKS);
         if !self.registrations.is_empty() && !self.config.seeds.is_empty() {
             due = due.min(self.split_at.0);
         }

@@ -237,8 +237,9 @@ impl Node {
     /// so in a cloud of `n` IDs it expects `0.09 n / 10^(k−1)` of them. Only
     /// levels whose sub-buckets expect at least ~4 are balanced: below that
     /// an empty one is as likely as not a true gap, and chasing it would
-    /// cost a lookup every tick for ever.
-    pub(super) fn balancing_target(&mut self) -> Option<PnrpId> {
+    /// cost a lookup every tick for ever. Also returns how many sub-buckets
+    /// are empty.
+    pub(super) fn balancing_target(&mut self) -> Option<(PnrpId, usize)> {
         // A cache without an empty sub-bucket keeps none until a change
         // that may empty one (the cache's gap generation).
         let generation = self.cache.gap_generation();
@@ -270,7 +271,9 @@ impl Node {
             return None;
         }
         let (level, bucket) = empty[self.rng.next_u32() as usize % empty.len()];
-        self.cache.bucket_midpoint(level, bucket)
+        self.cache
+            .bucket_midpoint(level, bucket)
+            .map(|target| (target, empty.len()))
     }
 
     /// [`RouteCache::estimate_cloud_size`](crate::engine::cache::RouteCache::estimate_cloud_size),
