@@ -235,6 +235,14 @@ fn register(net: &mut Net, i: usize, name: &str, req: u64) -> crate::id::PnrpId 
     }
 }
 
+/// Every node registers `0.n<i>` (request 10 + i), two seconds apart.
+fn register_all(net: &mut Net) {
+    for i in 0..net.nodes.len() {
+        register(net, i, &format!("0.n{i}"), 10 + i as u64);
+        net.run(2);
+    }
+}
+
 #[test]
 fn a_node_alone_resolves_its_own_registration() {
     let mut net = Net::new(1);
@@ -336,10 +344,7 @@ fn unregistered_names_stop_resolving() {
 #[test]
 fn a_split_cloud_heals_through_its_seeds() {
     let mut net = Net::split(6, 6);
-    for i in 0..12 {
-        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
-        net.run(2);
-    }
+    register_all(&mut net);
     net.run(60);
     // The halves do not know each other.
     assert_eq!(net.resolve(1, "0.n8", 100, 1), Err(ResolveError::NotFound));
@@ -363,10 +368,7 @@ fn a_split_cloud_heals_through_its_seeds() {
 #[test]
 fn cached_cpas_expire_and_registrations_refresh() {
     let mut net = Net::new(4);
-    for i in 0..4 {
-        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
-        net.run(2);
-    }
+    register_all(&mut net);
     net.run(60);
     assert!(net.resolve(3, "0.n0", 100, 1).is_ok());
     // Two days later every CPA a cache held has expired and been evicted,
@@ -432,10 +434,7 @@ fn registrations_due_together_refresh_over_several_ticks() {
 #[test]
 fn live_leaf_set_members_are_revalidated_before_not_after() {
     let mut net = Net::new(4);
-    for i in 0..4 {
-        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
-        net.run(2);
-    }
+    register_all(&mut net);
     net.run(60);
     let admitted_until = net
         .now()
@@ -489,10 +488,7 @@ fn a_cached_publisher_is_inquired_without_a_lookup() {
 #[test]
 fn a_settled_node_skips_idle_maintenance_ticks() {
     let mut net = Net::new(12);
-    for i in 0..12 {
-        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
-        net.run(2);
-    }
+    register_all(&mut net);
     net.run(900);
     let period = Config::default().maintenance;
     let before: Vec<u64> = net
@@ -540,10 +536,7 @@ fn a_settled_node_skips_idle_maintenance_ticks() {
 #[test]
 fn random_maintenance_lookups_back_off_until_a_peer_is_found_dead() {
     let mut net = Net::new(12);
-    for i in 0..12 {
-        register(&mut net, i, &format!("0.n{i}"), 10 + i as u64);
-        net.run(2);
-    }
+    register_all(&mut net);
     net.run(1800);
     // No peer died: every node has slowed its random lookups down.
     assert!(
