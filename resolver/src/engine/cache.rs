@@ -280,6 +280,15 @@ pub struct LevelStat {
     pub buckets: [usize; BUCKETS],
 }
 
+impl LevelStat {
+    /// `(level, sub-bucket)` of each sub-bucket without an unprotected entry.
+    pub fn empty_buckets(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..BUCKETS)
+            .filter(|&b| self.buckets[b] == 0)
+            .map(|b| (self.level, b))
+    }
+}
+
 /// Filters for the ring queries ([`RouteCache::closest`],
 /// [`RouteCache::closest_n`], [`RouteCache::neighbours_matching`]).
 ///
@@ -2645,13 +2654,7 @@ mod tests {
         cache
             .level_stats()
             .iter()
-            .flat_map(|st| {
-                st.buckets
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| **c == 0)
-                    .map(move |(b, _)| (st.level, b))
-            })
+            .flat_map(LevelStat::empty_buckets)
             .collect()
     }
 

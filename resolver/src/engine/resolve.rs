@@ -35,7 +35,7 @@ use super::io::{Event, RequestId, ResolveError, Resolved};
 use super::node::Node;
 use super::pending::Purpose;
 use crate::cpa::VerifyContext;
-use crate::engine::cache::Query;
+use crate::engine::cache::{LevelStat, Query};
 use crate::id::{PnrpId, RESOLVE_SUFFIX, ServiceLocation};
 use crate::name::PeerName;
 use crate::time::Instant;
@@ -258,13 +258,7 @@ impl Node {
             .cache
             .level_stats_upto(levels)
             .iter()
-            .flat_map(|s| {
-                s.buckets
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| **c == 0)
-                    .map(move |(b, _)| (s.level, b))
-            })
+            .flat_map(LevelStat::empty_buckets)
             .collect();
         if empty.is_empty() {
             self.balanced_at = Some(generation);
