@@ -110,7 +110,8 @@ pub struct Node {
     balance_at: u64,
     pub(super) balance_backoff: u32,
     balance_empty: usize,
-    /// The same for split detection.
+    /// The tick of the next split test (if `.1`) or of the next draw for
+    /// one.
     pub(super) split_at: (u64, bool),
     /// The cache's gap generation at which the last balancing check found
     /// no empty sub-bucket ([`Node::balancing_target`]).
@@ -669,9 +670,10 @@ impl Node {
         self.renew_expiring();
         self.refresh_registrations();
         self.maybe_split_detection();
-        // Cache balancing (REASON_CACHE_MAINTENANCE): every tick while a
-        // level the cloud fills has an empty sub-bucket, else now and then
-        // toward a random ID, so that the levels fill from answers.
+        // Cache balancing (REASON_CACHE_MAINTENANCE): while a level the
+        // cloud fills has an empty sub-bucket, a lookup into it (backing
+        // off while the same number stay empty), else now and then toward
+        // a random ID, so that the levels fill from answers.
         if self.cache.is_empty() {
             return Some(self.tick + 1);
         }
@@ -762,9 +764,11 @@ impl Node {
         if self.cache.may_expire_by(horizon) {
             return;
         }
-        // The tick indices at which something is due.
-        let mut due = due.map_or(self.lookup_at.0, |t| t.min(self.lookup_at.0));
-        due = due.min(self.tick + MAX_IDLE_TICKS);
+        // The tick indices at which something is due. While a gap waits
+        // for its next balancing lookup, no random lookup runs.
+        let mut due = due
+            .unwrap_or(self.lookup_at.0)
+            .min(self.tick + MAX_IDLE_TICKS);
         if !self.registrations.is_empty() && !self.config.seeds.is_empty() {
             due = due.min(self.split_at.0);
         }
