@@ -486,7 +486,7 @@ impl RouteCache {
         }
         self.centre = centre;
         self.gap_generation += 1;
-        self.replace_all();
+        self.refresh_placements();
         for level in 1..=self.config.max_levels {
             self.enforce(level, &mut evicted);
         }
@@ -1404,7 +1404,7 @@ impl RouteCache {
     }
 
     /// Recomputes every entry's recorded placement (the centre moved).
-    fn replace_all(&mut self) {
+    fn refresh_placements(&mut self) {
         for i in 0..self.entries.len() {
             let p = self.placement(&self.entries[i].route.id);
             self.meta[i].place(p);
@@ -2687,7 +2687,7 @@ mod tests {
             return evicted;
         }
         cache.centre = centre;
-        cache.replace_all();
+        cache.refresh_placements();
         for level in 1..=cache.config.max_levels {
             enforce_oracle(cache, level, &mut evicted);
         }
