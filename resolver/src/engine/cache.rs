@@ -455,11 +455,15 @@ impl RouteCache {
     /// Recomputes the expiry bound exactly (after renewals raised the CPAs
     /// that held it down).
     pub fn tighten_expiry_bound(&mut self) {
-        self.expiry_bound = self
-            .entries
+        self.expiry_bound = self.earliest_expiry();
+    }
+
+    /// The earliest Not After of a cached CPA.
+    fn earliest_expiry(&self) -> Option<UnixTime> {
+        self.entries
             .iter()
             .filter_map(|e| e.cpa.as_deref().map(CpaRecord::not_after))
-            .min();
+            .min()
     }
 
     /// Lowers the expiry bound to cover a CPA expiring at `t`.
@@ -693,22 +697,13 @@ impl RouteCache {
         if self.expiry_bound.is_none_or(|t| t >= now) {
             return Vec::new();
         }
-        // One scan finds the expired entries and the survivors' bound.
-        let mut bound: Option<UnixTime> = None;
-        let mut any = false;
-        for c in self.entries.iter().filter_map(|e| e.cpa.as_deref()) {
-            if c.not_after < now {
-                any = true;
-            } else {
-                bound = Some(bound.map_or(c.not_after, |b| b.min(c.not_after)));
-            }
-        }
-        self.expiry_bound = bound;
-        if !any {
-            return Vec::new();
-        }
         let expired = |e: &CacheEntry| e.cpa.as_ref().is_some_and(|c| c.not_after < now);
         let gone: Vec<CacheEntry> = self.entries.extract_if(.., |e| expired(e)).collect();
+        // The survivors' bound is exact again.
+        self.tighten_expiry_bound();
+        if gone.is_empty() {
+            return gone;
+        }
         self.gap_generation += 1;
         // Several gaps at once: recompute every entry's bookkeeping.
         self.rebuild_meta();
@@ -1059,12 +1054,7 @@ impl RouteCache {
                 return Err("an entry breaks the admission rules");
             }
         }
-        let earliest = self
-            .entries
-            .iter()
-            .filter_map(|e| e.cpa.as_deref().map(CpaRecord::not_after))
-            .min();
-        if let Some(t) = earliest
+        if let Some(t) = self.earliest_expiry()
             && self.expiry_bound.is_none_or(|b| b > t)
         {
             return Err("a cached CPA expires before the expiry bound");
