@@ -364,6 +364,9 @@ pub struct RouteCache {
     /// scanned; the maintenance tick skips its scans of the cache while
     /// nothing is near expiry.
     expiry_bound: Option<UnixTime>,
+    /// Admissible inserts that brought a CPA, whether or not the entry
+    /// stayed ([`RouteCache::cpa_generation`]).
+    cpa_generation: u64,
 }
 
 /// Per-entry bookkeeping of a [`RouteCache`] (5 bytes an entry), updated
@@ -435,6 +438,7 @@ impl RouteCache {
             locals: Vec::new(),
             gap_generation: 0,
             expiry_bound: None,
+            cpa_generation: 0,
         }
     }
 
@@ -444,6 +448,13 @@ impl RouteCache {
     /// still, a cache without an empty sub-bucket stays without one.
     pub fn gap_generation(&self) -> u64 {
         self.gap_generation
+    }
+
+    /// A counter that moves with every insert that brings a CPA: while it
+    /// stands still, no entry has taken a CPA it did not hold before (an
+    /// observer checking cached CPAs need only look again when it moved).
+    pub fn cpa_generation(&self) -> u64 {
+        self.cpa_generation
     }
 
     /// `true` unless every cached CPA is known to expire after `horizon`
@@ -625,6 +636,7 @@ impl RouteCache {
         let cpa = cpa.map(|c| Box::new(CpaRecord::of(c)));
         if let Some(c) = &cpa {
             self.note_expiry(c.not_after);
+            self.cpa_generation += 1;
         }
         route.addresses.shrink_to_fit();
         let pos = match self.search(&route.id) {
@@ -2158,10 +2170,12 @@ mod tests {
             cache.insert(route(id_u64(3, 3)), Some(&cpa), at(0)),
             InsertOutcome::Refused(RefuseReason::CpaMismatch)
         );
+        assert_eq!(cache.cpa_generation(), 0, "a refused CPA is not counted");
         assert!(matches!(
             cache.insert(route(id), Some(&cpa), at(0)),
             InsertOutcome::Added { .. }
         ));
+        assert_eq!(cache.cpa_generation(), 1);
         let _ = add(&mut cache, id_u64(9, 9), 0);
         // Refreshing the same route without a CPA keeps the CPA…
         assert_eq!(add(&mut cache, id, 5), InsertOutcome::Refreshed);
@@ -2172,10 +2186,12 @@ mod tests {
         moved.port = 4000;
         assert_eq!(cache.insert(moved, None, at(6)), InsertOutcome::Refreshed);
         assert!(cache.get(&id).unwrap().cpa.is_none());
+        assert_eq!(cache.cpa_generation(), 1, "inserts without a CPA");
         assert_eq!(
             cache.insert(route(id), Some(&cpa), at(7)),
             InsertOutcome::Refreshed
         );
+        assert_eq!(cache.cpa_generation(), 2, "a refresh that brings a CPA");
         assert_eq!(
             cache.get(&id).unwrap().cpa.as_deref(),
             Some(&CpaRecord::of(&cpa))

@@ -376,6 +376,9 @@ struct Slot {
     registered: Vec<(u32, PnrpId, u64)>,
     /// Resolutions running on this node (request ids).
     active: Vec<u64>,
+    /// The engine's `cpa_generation` when the forged-record scan last
+    /// looked at its cache (0 for a fresh engine, which holds no CPA).
+    scanned_cpas: u64,
 }
 
 /// The measurement window's counters.
@@ -952,6 +955,7 @@ impl World {
             publishes: None,
             registered: Vec::new(),
             active: Vec::new(),
+            scanned_cpas: 0,
         });
         NodeIdx(i)
     }
@@ -1116,6 +1120,7 @@ impl World {
         slot.up_since = now;
         slot.registered.clear();
         slot.wake_at = u64::MAX;
+        slot.scanned_cpas = 0;
         self.live += 1;
         self.metrics.joins += 1;
         let (sh, part) = self.part_of(i);
@@ -1906,18 +1911,28 @@ impl World {
     }
 
     /// Scans honest caches for CPAs not signed by the legitimate key,
-    /// remembering each forged record.
+    /// remembering each forged record. A cache that took no CPA since the
+    /// last scan of the same engine holds nothing new to check.
     fn scan_forged(&mut self) {
         let mut found = Vec::new();
+        let mut scanned = Vec::new();
         for (i, s) in self.slots() {
             let (Some(node), Role::Honest) = (&s.node, s.role) else {
                 continue;
             };
+            let generation = node.cache().cpa_generation();
+            if generation == s.scanned_cpas {
+                continue;
+            }
+            scanned.push((i, generation));
             for e in node.cache().iter() {
                 if let Some(key) = self.forged_key(e) {
                     found.push((i, e.route.id.0, key.0));
                 }
             }
+        }
+        for (i, generation) in scanned {
+            self.slot_mut(i).scanned_cpas = generation;
         }
         self.forged.extend(found);
     }
