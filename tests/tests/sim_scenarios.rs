@@ -247,8 +247,8 @@ fn registration_lookups(trace: &[TraceRecord], id: &PnrpId) -> Vec<Duration> {
 }
 
 #[test]
-fn registrations_are_re_announced_every_refresh_period() {
-    let refreshed = |refresh: u64| {
+fn registrations_are_re_announced_while_their_neighbourhood_changes() {
+    let refreshed = |refresh: u64, joiners: u32| {
         let mut w = World::new(WorldConfig {
             seed: 5,
             check_invariants: true,
@@ -266,7 +266,15 @@ fn registrations_are_re_announced_every_refresh_period() {
             .expect("registered");
         w.trace(p, true);
         let from = w.now();
-        w.run_for(SECS(200));
+        // Newcomers join and publish: some enter the publisher's leaf set.
+        for _ in 0..joiners {
+            let j = w.spawn(Role::Honest, &[NodeIdx(0)]);
+            let name = w.new_name(&format!("joiner{}", j.0), true, true);
+            w.set_publisher(j, name);
+            w.run_for(SECS(2));
+            w.register(j, name);
+        }
+        w.run_until(from + SECS(200));
         let trace = w.take_trace();
         // Every node that joins later still finds the name.
         let late = w.spawn(Role::Honest, &[NodeIdx(0)]);
@@ -287,16 +295,20 @@ fn registrations_are_re_announced_every_refresh_period() {
             floods_own_entry,
         )
     };
-    // Refresh every 90 s: the registration resolve runs again (at the
-    // maintenance tick after each period) and the leaf set is re-flooded.
-    let (lookups, flooded) = refreshed(90);
+    // Refresh every 90 s while newcomers join around the name: the
+    // registration resolve runs again (at the maintenance tick after a
+    // period) and the leaf set is re-flooded.
+    let (lookups, flooded) = refreshed(90, 3);
     assert!(!lookups.is_empty(), "re-announced");
     assert!(
         flooded,
         "leaf set re-flooded with the publisher's own entry"
     );
+    // Nothing changes around the name: the refreshes are skipped.
+    let (lookups, _) = refreshed(90, 0);
+    assert!(lookups.is_empty(), "{lookups:?}");
     // With the default ten minutes nothing is re-announced in those 200 s.
-    let (lookups, _) = refreshed(Config::default().refresh.as_secs());
+    let (lookups, _) = refreshed(Config::default().refresh.as_secs(), 3);
     assert!(lookups.is_empty(), "{lookups:?}");
 }
 

@@ -66,7 +66,9 @@ pub struct Config {
     /// How often a registration is re-announced (registration resolve and
     /// leaf-set flood), well before Not After. Default 10 min: the nodes
     /// that join next to a registration meanwhile learn it from the
-    /// re-announcement, so it must be short against session times.
+    /// re-announcement, so it must be short against session times. While
+    /// a registration's leaf set stays the same it waits up to 8× longer
+    /// (docs/protocol.md D22).
     pub refresh: Duration,
     /// Route-entry cache shape.
     pub cache: CacheConfig,

@@ -24,7 +24,21 @@ pub(crate) struct LocalRegistration {
     pub(super) comment: Option<String>,
     pub(super) payload: Option<PayloadData>,
     pub(super) next_refresh: Instant,
+    /// When the last refresh was decided (announced or skipped), or the
+    /// registration made.
+    pub(super) decided: Instant,
+    /// [`Node::leaf_mark`] of the ID then.
+    pub(super) leaf_mark: u64,
+    /// The node's request timeouts ([`Stats::timeouts`](super::Stats)) then.
+    pub(super) timeouts_mark: u64,
+    /// Refresh periods in a row that found nothing changed (at most
+    /// [`MAX_REFRESH_BACKOFF`]): the next one waits `refresh << this`.
+    pub(super) refresh_backoff: u32,
 }
+
+/// A registration whose neighbourhood stays the same re-announces itself
+/// at most every `refresh << MAX_REFRESH_BACKOFF` (80 min by default).
+pub(super) const MAX_REFRESH_BACKOFF: u32 = 3;
 
 impl core::fmt::Debug for LocalRegistration {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -103,6 +117,10 @@ impl Node {
             comment: r.comment,
             payload: r.payload,
             next_refresh: self.now.mono.plus(self.config.refresh),
+            decided: self.now.mono,
+            leaf_mark: 0,
+            timeouts_mark: self.stats.timeouts,
+            refresh_backoff: 0,
         };
         self.registrations.insert(id, reg);
         let ok = self.sign_cpa(&id, [0; 16]).is_some()
@@ -119,6 +137,10 @@ impl Node {
         // The cache's levels centre on the first registered ID (digest §3.7).
         if self.cache.locals().len() == 1 {
             let _ = self.cache.set_centre(id);
+        }
+        let mark = self.leaf_mark(&id);
+        if let Some(reg) = self.registrations.get_mut(&id) {
+            reg.leaf_mark = mark;
         }
         self.announce(id);
         Ok(id)
@@ -144,31 +166,89 @@ impl Node {
     /// spread out over the ticks instead of all re-announcing at once (which
     /// overran the resolution limit, dropping announces beyond it, and the
     /// pending list with their floods), and user lookups keep their slots.
+    ///
+    /// A registration whose leaf set is the same as when its last refresh
+    /// was decided, on a node whose requests met no dead peer since, has
+    /// nobody new to tell: it skips the announcement and waits twice as
+    /// long as before (up to [`MAX_REFRESH_BACKOFF`] doublings). A change
+    /// seen while it waits brings its refresh back to at most one period
+    /// after the last decision (docs/protocol.md D22).
     pub(super) fn refresh_registrations(&mut self) {
         let now = self.now.mono;
-        let free = self.config.max_resolves.saturating_sub(self.resolves.len());
-        let budget = free.div_ceil(2);
-        if budget == 0 {
-            return;
+        let timeouts = self.stats.timeouts;
+        let waiting: Vec<PnrpId> = self
+            .registrations
+            .iter()
+            .filter(|(_, r)| r.refresh_backoff > 0)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in waiting {
+            let mark = self.leaf_mark(&id);
+            if let Some(r) = self.registrations.get_mut(&id)
+                && (mark != r.leaf_mark || timeouts != r.timeouts_mark)
+            {
+                r.refresh_backoff = 0;
+                r.next_refresh = r.next_refresh.min(r.decided.plus(self.config.refresh));
+            }
         }
-        let mut due: Vec<(Instant, PnrpId)> = self
+        let due: Vec<(Instant, PnrpId)> = self
             .registrations
             .iter()
             .filter(|(_, r)| r.next_refresh <= now)
             .map(|(id, r)| (r.next_refresh, *id))
             .collect();
-        if due.len() > budget {
-            due.select_nth_unstable(budget - 1);
-            due.truncate(budget);
+        let mut loud = Vec::with_capacity(due.len());
+        for (at, id) in due {
+            let mark = self.leaf_mark(&id);
+            let Some(r) = self.registrations.get_mut(&id) else {
+                continue;
+            };
+            if mark == r.leaf_mark && timeouts == r.timeouts_mark {
+                r.refresh_backoff = (r.refresh_backoff + 1).min(MAX_REFRESH_BACKOFF);
+                r.next_refresh = now.plus(self.config.refresh * (1 << r.refresh_backoff));
+                r.decided = now;
+                self.stats.refreshes_skipped += 1;
+            } else {
+                loud.push((at, id, mark));
+            }
         }
-        due.sort_unstable();
-        for (_, id) in due {
+        let free = self.config.max_resolves.saturating_sub(self.resolves.len());
+        let budget = free.div_ceil(2);
+        if loud.is_empty() || budget == 0 {
+            return;
+        }
+        if loud.len() > budget {
+            loud.select_nth_unstable(budget - 1);
+            loud.truncate(budget);
+        }
+        loud.sort_unstable();
+        for (_, id, mark) in loud {
             if let Some(r) = self.registrations.get_mut(&id) {
                 r.next_refresh = now.plus(self.config.refresh);
+                r.decided = now;
+                r.refresh_backoff = 0;
+                r.leaf_mark = mark;
+                r.timeouts_mark = timeouts;
             }
+            self.stats.refreshes += 1;
             self.announce(id);
             self.leaf_set_flood(id, None);
         }
+    }
+
+    /// A fingerprint of the leaf set around `id` in the cache (IDs and
+    /// endpoints of its members): while it stands still, no neighbour of
+    /// the registration came, went or moved.
+    pub(super) fn leaf_mark(&self, id: &PnrpId) -> u64 {
+        use core::hash::{Hash, Hasher};
+        let (below, above) = self.cache.leaf_set(id);
+        let mut h = std::hash::DefaultHasher::new();
+        for e in below.iter().chain(&above) {
+            e.route.id.hash(&mut h);
+            e.route.port.hash(&mut h);
+            e.route.addresses.hash(&mut h);
+        }
+        h.finish()
     }
 
     /// Leaf-set flooding of the entry `x` (MS-PNRP §3.2.5.11): send it to the

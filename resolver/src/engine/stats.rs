@@ -31,4 +31,9 @@ pub struct Stats {
     pub lookups_served: u64,
     /// INQUIREs answered.
     pub inquires_served: u64,
+    /// Registration refreshes announced (registration resolve and leaf-set
+    /// flood).
+    pub refreshes: u64,
+    /// Registration refreshes skipped: nothing around the ID had changed.
+    pub refreshes_skipped: u64,
 }

@@ -6,6 +6,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use super::node::MAX_LOOKUP_BACKOFF;
+use super::publish::MAX_REFRESH_BACKOFF;
 use super::*;
 use crate::cpa::{AppEndpoint, PROTO_TCP, PayloadData};
 use crate::crypto::{P256Signer, P256Verifier, Signer};
@@ -373,7 +374,7 @@ fn cached_cpas_expire_and_registrations_refresh() {
     assert!(net.resolve(3, "0.n0", 100, 1).is_ok());
     // Two days later every CPA a cache held has expired and been evicted,
     // yet names still resolve: publishers sign fresh CPAs per INQUIRE and
-    // re-announce themselves every refresh period.
+    // leaf-set members are re-INQUIREd before Not After.
     net.run(2 * 86_400);
     let now = net.now().wall;
     let mut cpas = 0;
@@ -398,6 +399,10 @@ fn registrations_due_together_refresh_over_several_ticks() {
     for k in 0..burst {
         register(&mut net, 0, &format!("0.burst{k}"), 500 + k as u64);
     }
+    // The other two nodes publish too: every burst name's leaf set changes,
+    // so none of the sixty may skip its refresh.
+    register(&mut net, 1, "0.other1", 600);
+    register(&mut net, 2, "0.other2", 601);
     net.run(30);
     let first: Vec<Instant> = net.nodes[0]
         .registrations
@@ -428,7 +433,55 @@ fn registrations_due_together_refresh_over_several_ticks() {
         "{peak} resolutions at once (budget {budget})"
     );
     assert!(after.len() >= 2, "refreshes spread over ticks: {after:?}");
+    assert_eq!(net.nodes[0].stats.refreshes, burst as u64);
     assert!(net.resolve(2, "0.burst59", 900, 1).is_ok());
+}
+
+#[test]
+fn quiet_registrations_refresh_less_often_until_a_neighbour_goes() {
+    let mut net = Net::new(12);
+    register_all(&mut net);
+    let refresh = Config::default().refresh.as_secs();
+    // The first refresh announces (the leaf sets filled since the
+    // registrations); the next ones find nothing changed and back off to
+    // one announcement every `refresh << MAX_REFRESH_BACKOFF`. (A node
+    // whose leaf set was still missing a member announces again when a
+    // maintenance lookup finds it, and backs off from there.)
+    net.run(refresh * 9);
+    let backoffs = |net: &Net| -> Vec<u32> {
+        net.nodes
+            .iter()
+            .flat_map(|n| n.registrations.values().map(|r| r.refresh_backoff))
+            .collect()
+    };
+    let settled = backoffs(&net)
+        .iter()
+        .filter(|&&b| b == MAX_REFRESH_BACKOFF)
+        .count();
+    assert!(settled >= 9, "{:?}", backoffs(&net));
+    let announced: u64 = net.nodes.iter().map(|n| n.stats.refreshes).sum();
+    let skipped: u64 = net.nodes.iter().map(|n| n.stats.refreshes_skipped).sum();
+    assert!(skipped >= 12 * u64::from(MAX_REFRESH_BACKOFF), "{skipped}");
+    assert!(
+        announced < skipped,
+        "{announced} announced, {skipped} skipped"
+    );
+    // A neighbour vanishes: the nodes that find it dead (a timeout, then
+    // a changed leaf set) announce again at the refresh period.
+    net.up[4] = false;
+    net.run(refresh * 4);
+    assert!(
+        net.nodes
+            .iter()
+            .enumerate()
+            .any(|(i, n)| net.up[i] && n.registrations.values().any(|r| r.refresh_backoff == 0)),
+        "{:?}",
+        backoffs(&net)
+    );
+    let again: u64 = net.nodes.iter().map(|n| n.stats.refreshes).sum();
+    assert!(again > announced, "nobody re-announced after the loss");
+    assert!(net.resolve(0, "0.n11", 100, 1).is_ok());
+    assert!(net.resolve(11, "0.n3", 101, 1).is_ok());
 }
 
 #[test]

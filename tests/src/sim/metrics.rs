@@ -217,6 +217,10 @@ pub struct EngineTotals {
     pub inquires_served: u64,
     /// Maintenance runs (grid ticks with work; idle ones are skipped).
     pub maintenance_ticks: u64,
+    /// Registration refreshes announced.
+    pub refreshes: u64,
+    /// Registration refreshes skipped (nothing around the ID changed).
+    pub refreshes_skipped: u64,
 }
 
 impl EngineTotals {
@@ -235,6 +239,8 @@ impl EngineTotals {
         self.lookups_served += s.lookups_served;
         self.inquires_served += s.inquires_served;
         self.maintenance_ticks += s.maintenance_ticks;
+        self.refreshes += s.refreshes;
+        self.refreshes_skipped += s.refreshes_skipped;
     }
 }
 
