@@ -29,6 +29,9 @@ pub(crate) struct LocalRegistration {
     pub(super) decided: Instant,
     /// [`Node::leaf_mark`] of the ID then.
     pub(super) leaf_mark: u64,
+    /// The cache's [`gap_generation`](super::cache::RouteCache::gap_generation)
+    /// then: while it stands still no member joined or left the leaf set.
+    pub(super) gap_mark: u64,
     /// The node's request timeouts ([`Stats::timeouts`](super::Stats)) then.
     pub(super) timeouts_mark: u64,
     /// Refresh periods in a row that found nothing changed (at most
@@ -119,6 +122,7 @@ impl Node {
             next_refresh: self.now.mono.plus(self.config.refresh),
             decided: self.now.mono,
             leaf_mark: 0,
+            gap_mark: 0,
             timeouts_mark: self.stats.timeouts,
             refresh_backoff: 0,
         };
@@ -138,9 +142,10 @@ impl Node {
         if self.cache.locals().len() == 1 {
             let _ = self.cache.set_centre(id);
         }
-        let mark = self.leaf_mark(&id);
+        let (mark, gap) = (self.leaf_mark(&id), self.cache.gap_generation());
         if let Some(reg) = self.registrations.get_mut(&id) {
             reg.leaf_mark = mark;
+            reg.gap_mark = gap;
         }
         self.announce(id);
         Ok(id)
@@ -176,10 +181,12 @@ impl Node {
     pub(super) fn refresh_registrations(&mut self) {
         let now = self.now.mono;
         let timeouts = self.stats.timeouts;
+        let gap = self.cache.gap_generation();
         let waiting: Vec<PnrpId> = self
             .registrations
             .iter()
             .filter(|(_, r)| r.refresh_backoff > 0)
+            .filter(|(_, r)| r.gap_mark != gap || r.timeouts_mark != timeouts)
             .map(|(id, _)| *id)
             .collect();
         for id in waiting {
@@ -189,6 +196,8 @@ impl Node {
             {
                 r.refresh_backoff = 0;
                 r.next_refresh = r.next_refresh.min(r.decided.plus(self.config.refresh));
+            } else if let Some(r) = self.registrations.get_mut(&id) {
+                r.gap_mark = gap;
             }
         }
         let due: Vec<(Instant, PnrpId)> = self
@@ -207,6 +216,7 @@ impl Node {
                 r.refresh_backoff = (r.refresh_backoff + 1).min(MAX_REFRESH_BACKOFF);
                 r.next_refresh = now.plus(self.config.refresh * (1 << r.refresh_backoff));
                 r.decided = now;
+                r.gap_mark = gap;
                 self.stats.refreshes_skipped += 1;
             } else {
                 loud.push((at, id, mark));
@@ -228,6 +238,7 @@ impl Node {
                 r.decided = now;
                 r.refresh_backoff = 0;
                 r.leaf_mark = mark;
+                r.gap_mark = gap;
                 r.timeouts_mark = timeouts;
             }
             self.stats.refreshes += 1;
@@ -237,18 +248,29 @@ impl Node {
     }
 
     /// A fingerprint of the leaf set around `id` in the cache (IDs and
-    /// endpoints of its members): while it stands still, no neighbour of
-    /// the registration came, went or moved.
+    /// endpoints of its members, in ring order): while it stands still, no
+    /// neighbour of the registration came, went or moved. A multiply-rotate
+    /// fold: the marks are compared, never exposed, so it need not resist
+    /// anyone.
     pub(super) fn leaf_mark(&self, id: &PnrpId) -> u64 {
-        use core::hash::{Hash, Hasher};
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h = 0u64;
+        let mut mix = |x: u64| h = (h ^ x).wrapping_mul(K).rotate_left(29);
         let (below, above) = self.cache.leaf_set(id);
-        let mut h = std::hash::DefaultHasher::new();
-        for e in below.iter().chain(&above) {
-            e.route.id.hash(&mut h);
-            e.route.port.hash(&mut h);
-            e.route.addresses.hash(&mut h);
+        for e in below.iter().rev().chain(&above) {
+            for limb in e.route.id.0.chunks_exact(8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(limb);
+                mix(u64::from_le_bytes(w));
+            }
+            mix(u64::from(e.route.port));
+            for a in &e.route.addresses {
+                let v = u128::from(*a);
+                mix(v as u64);
+                mix((v >> 64) as u64);
+            }
         }
-        h.finish()
+        h
     }
 
     /// Leaf-set flooding of the entry `x` (MS-PNRP §3.2.5.11): send it to the
