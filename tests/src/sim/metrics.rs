@@ -396,6 +396,9 @@ pub struct Report {
     pub invariant_violations: u64,
     /// Wakes after which a node's deadline was still in the past.
     pub stuck_timers: u64,
+    /// Timer wake-ups that found the node's deadline moved (counted in
+    /// `events`).
+    pub stale_wakes: u64,
     /// Terminal events for unknown or finished requests (must be 0).
     pub unexpected_events: u64,
     /// Scenario lookups with no terminal event 5 s after their deadline

@@ -516,6 +516,7 @@ fn report(
         leaves: m.leaves,
         invariant_violations: m.invariant_violations,
         stuck_timers: m.stuck_timers,
+        stale_wakes: m.stale_wakes,
         unexpected_events: m.unexpected_events,
         missing_events: missing,
     }
