@@ -43,6 +43,15 @@ pub(crate) struct LocalRegistration {
 /// at most every `refresh << MAX_REFRESH_BACKOFF` (80 min by default).
 pub(super) const MAX_REFRESH_BACKOFF: u32 = 3;
 
+impl LocalRegistration {
+    /// Nothing the refresh decision rests on moved: the leaf set's
+    /// fingerprint is `mark` and the node's timeout count `timeouts`, as
+    /// at the last decision.
+    fn unchanged(&self, mark: u64, timeouts: u64) -> bool {
+        mark == self.leaf_mark && timeouts == self.timeouts_mark
+    }
+}
+
 impl core::fmt::Debug for LocalRegistration {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("LocalRegistration")
@@ -191,13 +200,14 @@ impl Node {
             .collect();
         for id in waiting {
             let mark = self.leaf_mark(&id);
-            if let Some(r) = self.registrations.get_mut(&id)
-                && (mark != r.leaf_mark || timeouts != r.timeouts_mark)
-            {
+            let Some(r) = self.registrations.get_mut(&id) else {
+                continue;
+            };
+            if r.unchanged(mark, timeouts) {
+                r.gap_mark = gap;
+            } else {
                 r.refresh_backoff = 0;
                 r.next_refresh = r.next_refresh.min(r.decided.plus(self.config.refresh));
-            } else if let Some(r) = self.registrations.get_mut(&id) {
-                r.gap_mark = gap;
             }
         }
         let due: Vec<(Instant, PnrpId)> = self
@@ -212,7 +222,7 @@ impl Node {
             let Some(r) = self.registrations.get_mut(&id) else {
                 continue;
             };
-            if mark == r.leaf_mark && timeouts == r.timeouts_mark {
+            if r.unchanged(mark, timeouts) {
                 r.refresh_backoff = (r.refresh_backoff + 1).min(MAX_REFRESH_BACKOFF);
                 r.next_refresh = now.plus(self.config.refresh * (1 << r.refresh_backoff));
                 r.decided = now;
