@@ -162,7 +162,7 @@ impl Node {
         let mut centre = [0u8; 32];
         rng.fill_bytes(&mut centre);
         let cache = RouteCache::new(PnrpId(centre), config.cache);
-        let limiter = RateLimiter::new(config.rate);
+        let limiter = RateLimiter::new(config.rate, &seed);
         let mut node = Self {
             verifier,
             rng,
