@@ -33,7 +33,7 @@ use super::config::Config;
 use super::io::{CloudState, Command, Event, Now};
 use super::pending::{Pending, Purpose};
 use super::publish::LocalRegistration;
-use super::ratelimit::{RATE_IDLE, RateLimiter};
+use super::ratelimit::RateLimiter;
 use super::resolve::ResolveState;
 use super::stats::Stats;
 use crate::crypto::Verifier;
@@ -664,7 +664,7 @@ impl Node {
             self.discovery_backoff = core::time::Duration::from_secs(1);
         }
         // Per-source buckets refill within seconds: idle ones carry nothing.
-        self.limiter.expire_idle(self.now.mono, RATE_IDLE);
+        self.limiter.expire_idle(self.now.mono);
         // Entries whose CPA has expired leave the cache (digest §3.7).
         let _ = self.cache.evict_expired(self.now.wall);
         self.renew_expiring();

@@ -13,8 +13,8 @@
 //!
 //! A source unheard of for [`RATE_IDLE`] has a full bucket again (every
 //! `burst / rate` is shorter) and may be forgotten at any time without
-//! changing a decision: each use sweeps two slots for idle sources, and
-//! maintenance sweeps them all and shrinks the table. When the table is
+//! changing a decision: they are forgotten before the table would grow
+//! and at maintenance, which also shrinks the table. When the table is
 //! full a new source displaces the least recently seen of a sample of 16
 //! entries (all of them in a table that small), so a flood of spoofed
 //! sources cannot grow memory. Displacing a source only ever hands it a
@@ -29,7 +29,7 @@ use crate::time::Instant;
 
 /// A source unheard of for this long has a full bucket again (every
 /// `burst / rate` is shorter) and is forgotten.
-pub(super) const RATE_IDLE: core::time::Duration = core::time::Duration::from_secs(10);
+const RATE_IDLE: core::time::Duration = core::time::Duration::from_secs(10);
 
 /// Entries looked at to choose one to displace from a full table.
 const EVICTION_SAMPLE: usize = 16;
@@ -65,8 +65,6 @@ pub(super) struct RateLimiter {
     /// A power of two long, or empty.
     slots: Vec<Option<Source>>,
     len: usize,
-    /// The next slot the per-use sweep looks at.
-    sweep: usize,
     /// Uses so far (wrapping).
     uses: u32,
 }
@@ -94,7 +92,6 @@ impl RateLimiter {
             keys: [word(0), word(1), word(2)],
             slots: Vec::new(),
             len: 0,
-            sweep: 0,
             uses: 0,
         }
     }
@@ -158,7 +155,6 @@ impl RateLimiter {
     /// when it is empty).
     fn resize(&mut self, slots: usize) {
         let old = core::mem::replace(&mut self.slots, vec![None; slots]);
-        self.sweep = 0;
         if slots == 0 {
             return;
         }
@@ -197,27 +193,22 @@ impl RateLimiter {
         }
     }
 
-    fn is_idle(now: Instant, s: &Source) -> bool {
+    /// Forgets every source unheard of for longer than `RATE_IDLE`.
+    fn forget_idle(&mut self, now: Instant) {
         let idle = u64::try_from(RATE_IDLE.as_micros()).unwrap_or(u64::MAX);
-        now.0.saturating_sub(s.bucket.last.0) > idle
+        let mut i = 0;
+        while i < self.slots.len() {
+            if self.slots[i].is_some_and(|s| now.0.saturating_sub(s.bucket.last.0) > idle) {
+                // An entry may shift into slot `i`: look at it again.
+                self.remove_at(i);
+            } else {
+                i += 1;
+            }
+        }
     }
 
     fn bucket(&mut self, now: Instant, ip: IpAddr) -> &mut Bucket {
         let c = self.config;
-        // Look at two slots for idle sources per use, so that the table
-        // follows the traffic between the maintenance sweeps (which an
-        // idle node skips).
-        for _ in 0..2 {
-            if self.len == 0 {
-                break;
-            }
-            let i = self.sweep & self.mask();
-            match &self.slots[i] {
-                // The slot may receive a shifted entry: look again next time.
-                Some(s) if Self::is_idle(now, s) => self.remove_at(i),
-                _ => self.sweep = i + 1,
-            }
-        }
         let i = match self.find(&ip) {
             Some(i) => i,
             None => {
@@ -225,7 +216,15 @@ impl RateLimiter {
                     self.evict_one(self.hash(&ip));
                 }
                 if 2 * (self.len + 1) > self.slots.len() {
-                    self.resize((2 * self.slots.len()).max(MIN_SLOTS));
+                    // Before growing, forget the idle sources, so that the
+                    // table follows the traffic between the maintenance
+                    // sweeps (which an idle node skips); grow unless that
+                    // freed an eighth of the slots (so a sweep comes at
+                    // most every slots / 8 new sources).
+                    self.forget_idle(now);
+                    if 8 * (self.len + 1) > 3 * self.slots.len() {
+                        self.resize((2 * self.slots.len()).max(MIN_SLOTS));
+                    }
                 }
                 let mask = self.mask();
                 let mut i = self.home(&ip);
@@ -266,29 +265,11 @@ impl RateLimiter {
         b
     }
 
-    /// Forgets sources idle for `idle` (their buckets would be full again
-    /// anyway once `burst / rate` has passed) and shrinks the table to
+    /// Forgets sources idle for [`RATE_IDLE`] (their buckets would be full
+    /// again anyway once `burst / rate` has passed) and shrinks the table to
     /// what is left.
-    pub(super) fn expire_idle(&mut self, now: Instant, idle: core::time::Duration) {
-        if self.len == 0 {
-            if !self.slots.is_empty() {
-                self.resize(0);
-            }
-            return;
-        }
-        let horizon = Instant(
-            now.0
-                .saturating_sub(u64::try_from(idle.as_micros()).unwrap_or(u64::MAX)),
-        );
-        let mut i = 0;
-        while i < self.slots.len() {
-            if self.slots[i].is_some_and(|s| s.bucket.last < horizon) {
-                // An entry may shift into slot `i`: look at it again.
-                self.remove_at(i);
-            } else {
-                i += 1;
-            }
-        }
+    pub(super) fn expire_idle(&mut self, now: Instant) {
+        self.forget_idle(now);
         if self.len == 0 {
             self.resize(0);
         } else if self.slots.len() > MIN_SLOTS && 8 * self.len < self.slots.len() {
@@ -436,7 +417,7 @@ mod tests {
         let mut l = RateLimiter::new(RateConfig::default(), &SEED);
         l.allow_request(Instant(0), "10.0.0.1".parse().unwrap());
         l.allow_request(Instant(8_000_000), "10.0.0.2".parse().unwrap());
-        l.expire_idle(Instant(12_000_000), core::time::Duration::from_secs(10));
+        l.expire_idle(Instant(12_000_000));
         assert_eq!(l.len(), 1, "only the source seen 4 s ago is kept");
     }
 
@@ -534,7 +515,7 @@ mod tests {
                 denied += 1
             }
             if step % 97 == 0 {
-                l.expire_idle(Instant(now), RATE_IDLE);
+                l.expire_idle(Instant(now));
             }
             if step % 13 == 0 {
                 l.check();
@@ -569,8 +550,22 @@ mod tests {
         assert_eq!(l.len(), 64);
         assert_eq!(size_of::<Option<Source>>(), 48, "as the module says");
         assert!(l.memory_bytes() <= 128 * size_of::<Option<Source>>());
-        l.expire_idle(Instant(12_000_000), RATE_IDLE);
+        l.expire_idle(Instant(12_000_000));
         assert_eq!((l.len(), l.memory_bytes()), (0, 0));
+    }
+
+    /// Without maintenance sweeps, sources heard of once a second keep the
+    /// table at the size the last ten seconds need.
+    #[test]
+    fn the_table_follows_the_traffic_between_sweeps() {
+        let mut l = RateLimiter::new(RateConfig::default(), &SEED);
+        for k in 0..1_000u32 {
+            let ip = IpAddr::from(Ipv6Addr::from(u128::from(k) << 64));
+            assert!(l.allow_lookup(Instant(u64::from(k) * 1_000_000), ip));
+            assert!(l.len() <= 32, "{} sources after {k}", l.len());
+        }
+        l.check();
+        assert!(l.slots.len() <= 32, "{} slots", l.slots.len());
     }
 
     /// Different seeds key the table differently.
