@@ -1,7 +1,7 @@
 //! The world's event queue: a two-level calendar queue (a fine timing wheel
-//! of 1.024 ms buckets, a coarse wheel of 4.2 s epochs over 4.8 h, a binary
-//! heap beyond) that pops events in exactly the order of a binary heap
-//! keyed by `(time µs, seq)`.
+//! of 1.024 ms buckets over two 2.1 s epochs, a coarse wheel of epochs over
+//! 2.4 h, a binary heap beyond) that pops events in exactly the order of a
+//! binary heap keyed by `(time µs, seq)`.
 //!
 //! Almost every event of a run is a datagram 5–50 ms ahead or a node timer
 //! a few seconds to minutes ahead; with 10^5 nodes a single binary heap
@@ -30,11 +30,12 @@ use std::collections::BinaryHeap;
 
 /// Fine bucket width: 2^10 µs.
 const SHIFT: u32 = 10;
-/// Fine buckets per epoch: 2^12 (an epoch is 4.19 s).
-const EPOCH_BITS: u32 = 12;
-/// Fine buckets in the wheel: two epochs.
+/// Fine buckets per epoch: 2^11 (an epoch is 2.1 s).
+const EPOCH_BITS: u32 = 11;
+/// Fine buckets in the wheel: two epochs (4,096, as many as before the
+/// coarse wheel: each keeps the capacity of its busiest millisecond).
 const FINE: u64 = 2 << EPOCH_BITS;
-/// Epochs in the coarse wheel (4.77 h).
+/// Epochs in the coarse wheel (2.39 h).
 const COARSE: u64 = 4096;
 
 /// One queued item with its ordering key.
