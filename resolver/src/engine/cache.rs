@@ -353,6 +353,10 @@ pub struct RouteCache {
     meta: Vec<Meta>,
     /// The locally registered IDs, sorted, without duplicates.
     locals: Vec<PnrpId>,
+    /// `local_at[j]`: how many entries lie below `locals[j]` (where it
+    /// would sit in `entries`), kept in step with both, so that
+    /// [`in_leaf_range`](Self::in_leaf_range) counts arcs by subtraction.
+    local_at: Vec<usize>,
     /// Bumped by the changes that can empty a sub-bucket or move the
     /// cloud-size estimate: removals other than victim evictions (which
     /// take from the most crowded sub-bucket, never its last entry),
@@ -436,6 +440,7 @@ impl RouteCache {
             entries: Vec::new(),
             meta: Vec::new(),
             locals: Vec::new(),
+            local_at: Vec::new(),
             gap_generation: 0,
             expiry_bound: None,
             cpa_generation: 0,
@@ -526,6 +531,7 @@ impl RouteCache {
             self.remove_at(i);
         }
         self.locals.insert(at, id);
+        self.local_at.insert(at, self.lower_bound(&id));
         self.gap_generation += 1;
         // Only the entries next to the new local ID join a leaf set.
         let _ = self.reprotect_around_gap(self.lower_bound(&id));
@@ -538,6 +544,7 @@ impl RouteCache {
     pub fn remove_local(&mut self, id: &PnrpId) -> Option<Vec<CacheEntry>> {
         let at = self.locals.binary_search(id).ok()?;
         self.locals.remove(at);
+        self.local_at.remove(at);
         self.gap_generation += 1;
         // Only members of this ID's leaf set can lose their protection.
         let lost = self.reprotect_around_gap(self.lower_bound(id));
@@ -580,11 +587,55 @@ impl RouteCache {
     /// leaf set once inserted (digest §3.6 NeedCpa, §4.4 step 6); for a
     /// cached ID, whether it is protected now.
     ///
-    /// Two binary searches over the local IDs and four over the entries:
-    /// of all local IDs, the nearest one below `id` has the fewest entries
+    /// One binary search over the local IDs and one over the entries: of
+    /// all local IDs, the nearest one below `id` has the fewest entries
     /// between itself and `id` going up, and the nearest one above has the
-    /// fewest going down, so only those two need asking.
+    /// fewest going down, so only those two need asking, and the positions
+    /// of local IDs among the entries are kept (`local_at`).
     pub fn in_leaf_range(&self, id: &PnrpId) -> bool {
+        if self.config.leaf_set_side == 0 || self.locals.is_empty() {
+            return false;
+        }
+        let (lo, hi) = match self.search(id) {
+            Ok(i) => (i, i + 1),
+            Err(i) => (i, i),
+        };
+        self.leaf_range_at(id, lo, hi)
+    }
+
+    /// [`in_leaf_range`](Self::in_leaf_range) for `id`, which has the
+    /// entries `lo..hi` (itself if cached) and those below them below it.
+    fn leaf_range_at(&self, id: &PnrpId, lo: usize, hi: usize) -> bool {
+        let side = self.config.leaf_set_side;
+        let k = self.locals.len();
+        if side == 0 || k == 0 {
+            return false;
+        }
+        let at = self.locals.partition_point(|l| l < id);
+        if at < k && self.locals[at] == *id {
+            return true;
+        }
+        let n = self.entries.len();
+        let (above, below) = (at % k, (at + k - 1) % k);
+        // Entries strictly inside the arc going up from the local ID below
+        // to `id`, and going up from `id` to the local ID above (local IDs
+        // are never cached, so each sits at one index).
+        let from_below = if self.locals[below] < *id {
+            lo - self.local_at[below]
+        } else {
+            n - self.local_at[below] + lo
+        };
+        let to_above = if *id < self.locals[above] {
+            self.local_at[above] - hi
+        } else {
+            n - hi + self.local_at[above]
+        };
+        from_below < side || to_above < side
+    }
+
+    /// [`in_leaf_range`](Self::in_leaf_range) from binary searches alone,
+    /// without `local_at`: the invariant check's independent answer.
+    fn in_leaf_range_by_search(&self, id: &PnrpId) -> bool {
         let side = self.config.leaf_set_side;
         let k = self.locals.len();
         if side == 0 || k == 0 {
@@ -597,6 +648,29 @@ impl RouteCache {
         let above = &self.locals[at % k];
         let below = &self.locals[(at + k - 1) % k];
         self.count_open_arc(below, id) < side || self.count_open_arc(id, above) < side
+    }
+
+    /// Whether the cached entry at `i` is in a leaf set.
+    fn leaf_range_of_entry(&self, i: usize) -> bool {
+        self.leaf_range_at(&self.entries[i].route.id, i, i + 1)
+    }
+
+    /// Keeps `local_at` in step with the entry `id` just inserted (`added`)
+    /// or removed.
+    fn shift_locals(&mut self, id: &PnrpId, added: bool) {
+        let from = self.locals.partition_point(|l| l < id);
+        for a in &mut self.local_at[from..] {
+            if added {
+                *a += 1;
+            } else {
+                *a -= 1;
+            }
+        }
+    }
+
+    /// Recomputes `local_at` from scratch.
+    fn rebuild_local_at(&mut self) {
+        self.local_at = self.locals.iter().map(|l| self.lower_bound(l)).collect();
     }
 
     /// [`in_leaf_range`](Self::in_leaf_range) for the leaf set of one ID
@@ -1042,12 +1116,21 @@ impl RouteCache {
         if self.meta.len() != self.entries.len() {
             return Err("the entry bookkeeping is out of step with the entries");
         }
+        if self.local_at.len() != self.locals.len()
+            || self
+                .locals
+                .iter()
+                .zip(&self.local_at)
+                .any(|(l, &at)| self.lower_bound(l) != at)
+        {
+            return Err("a local ID's position among the entries is wrong");
+        }
         let n = self.entries.len();
         for (i, (e, m)) in self.entries.iter().zip(&self.meta).enumerate() {
             if self.locals.binary_search(&e.route.id).is_ok() {
                 return Err("a local ID is cached");
             }
-            if m.protected != self.in_leaf_range(&e.route.id) {
+            if m.protected != self.in_leaf_range_by_search(&e.route.id) {
                 return Err("an entry's leaf-set flag is wrong");
             }
             let up = (i..n)
@@ -1181,7 +1264,7 @@ impl RouteCache {
         let mut lost = Vec::new();
         for j in 0..self.config.leaf_set_side.min(n) {
             for i in [(up + j) % n, (down + n - j) % n] {
-                let now = self.in_leaf_range(&self.entries[i].route.id);
+                let now = self.leaf_range_of_entry(i);
                 if self.meta[i].protected && !now {
                     lost.push(self.entries[i].route.id);
                 }
@@ -1364,7 +1447,9 @@ impl RouteCache {
             ..Meta::NEW
         };
         meta.place(self.placement(&entry.route.id));
+        let id = entry.route.id;
         self.entries.insert(pos, entry);
+        self.shift_locals(&id, true);
         if protected || !self.victims_keep_gaps() {
             self.gap_generation += 1;
         }
@@ -1382,6 +1467,7 @@ impl RouteCache {
     /// may join a leaf set (none leaves one).
     fn remove_at(&mut self, i: usize) -> CacheEntry {
         let e = self.entries.remove(i);
+        self.shift_locals(&e.route.id, false);
         let was = self.meta.remove(i);
         if i > 0 {
             self.fix_runs_up(i - 1);
@@ -1416,10 +1502,11 @@ impl RouteCache {
     /// Recomputes every entry's [`Meta`] from scratch.
     fn rebuild_meta(&mut self) {
         let n = self.entries.len();
+        self.rebuild_local_at();
         self.meta.clear();
         self.meta.resize(n, Meta::NEW);
         for i in 0..n {
-            self.meta[i].protected = self.in_leaf_range(&self.entries[i].route.id);
+            self.meta[i].protected = self.leaf_range_of_entry(i);
             let p = self.placement(&self.entries[i].route.id);
             self.meta[i].place(p);
             if i > 0 && same_endpoints(&self.entries[i], &self.entries[i - 1]) {
@@ -2680,6 +2767,7 @@ mod tests {
         let at = cache.locals.binary_search(id).ok()?;
         let before = cache.leaf_ids();
         cache.locals.remove(at);
+        cache.local_at.remove(at);
         let _ = cache.reprotect_around_gap(cache.lower_bound(id));
         let mut evicted = Vec::new();
         enforce_unprotected_oracle(cache, &before, &mut evicted);
