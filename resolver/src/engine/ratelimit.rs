@@ -35,7 +35,7 @@ const RATE_IDLE: core::time::Duration = core::time::Duration::from_secs(10);
 const EVICTION_SAMPLE: usize = 16;
 
 /// Smallest table allocated.
-const MIN_SLOTS: usize = 8;
+const MIN_SLOTS: usize = 4;
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
