@@ -606,17 +606,12 @@ impl RouteCache {
     /// [`in_leaf_range`](Self::in_leaf_range) for `id`, which has the
     /// entries `lo..hi` (itself if cached) and those below them below it.
     fn leaf_range_at(&self, id: &PnrpId, lo: usize, hi: usize) -> bool {
+        let (below, above) = match self.locals_around(id) {
+            Ok(around) => around,
+            Err(answer) => return answer,
+        };
         let side = self.config.leaf_set_side;
-        let k = self.locals.len();
-        if side == 0 || k == 0 {
-            return false;
-        }
-        let at = self.locals.partition_point(|l| l < id);
-        if at < k && self.locals[at] == *id {
-            return true;
-        }
         let n = self.entries.len();
-        let (above, below) = (at % k, (at + k - 1) % k);
         // Entries strictly inside the arc going up from the local ID below
         // to `id`, and going up from `id` to the local ID above (local IDs
         // are never cached, so each sits at one index).
@@ -636,18 +631,27 @@ impl RouteCache {
     /// [`in_leaf_range`](Self::in_leaf_range) from binary searches alone,
     /// without `local_at`: the invariant check's independent answer.
     fn in_leaf_range_by_search(&self, id: &PnrpId) -> bool {
+        let (below, above) = match self.locals_around(id) {
+            Ok((below, above)) => (&self.locals[below], &self.locals[above]),
+            Err(answer) => return answer,
+        };
         let side = self.config.leaf_set_side;
+        self.count_open_arc(below, id) < side || self.count_open_arc(id, above) < side
+    }
+
+    /// The indices in `locals` of the local IDs nearest below and above
+    /// `id` (wrapping), or the leaf-range answer without them: `false`
+    /// without leaf sets, `true` for a local ID itself.
+    fn locals_around(&self, id: &PnrpId) -> Result<(usize, usize), bool> {
         let k = self.locals.len();
-        if side == 0 || k == 0 {
-            return false;
+        if self.config.leaf_set_side == 0 || k == 0 {
+            return Err(false);
         }
         let at = self.locals.partition_point(|l| l < id);
         if at < k && self.locals[at] == *id {
-            return true;
+            return Err(true);
         }
-        let above = &self.locals[at % k];
-        let below = &self.locals[(at + k - 1) % k];
-        self.count_open_arc(below, id) < side || self.count_open_arc(id, above) < side
+        Ok(((at + k - 1) % k, at % k))
     }
 
     /// Whether the cached entry at `i` is in a leaf set.
