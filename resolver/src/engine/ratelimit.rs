@@ -114,13 +114,13 @@ impl RateLimiter {
         (self.hash(ip) as usize) & self.mask()
     }
 
-    /// The slot holding `ip`.
-    fn find(&self, ip: &IpAddr) -> Option<usize> {
+    /// The slot holding `ip`, whose hash is `h`.
+    fn find(&self, ip: &IpAddr, h: u64) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
         let mask = self.mask();
-        let mut i = self.home(ip);
+        let mut i = (h as usize) & mask;
         loop {
             match &self.slots[i] {
                 None => return None,
@@ -209,11 +209,12 @@ impl RateLimiter {
 
     fn bucket(&mut self, now: Instant, ip: IpAddr) -> &mut Bucket {
         let c = self.config;
-        let i = match self.find(&ip) {
+        let h = self.hash(&ip);
+        let i = match self.find(&ip, h) {
             Some(i) => i,
             None => {
                 if self.len >= c.max_sources.max(1) {
-                    self.evict_one(self.hash(&ip));
+                    self.evict_one(h);
                 }
                 if 2 * (self.len + 1) > self.slots.len() {
                     // Before growing, forget the idle sources, so that the
@@ -227,7 +228,7 @@ impl RateLimiter {
                     }
                 }
                 let mask = self.mask();
-                let mut i = self.home(&ip);
+                let mut i = (h as usize) & mask;
                 while self.slots[i].is_some() {
                     i = (i + 1) & mask;
                 }
@@ -336,7 +337,8 @@ mod tests {
             let mut n = 0;
             for (i, s) in self.slots.iter().enumerate() {
                 if let Some(s) = s {
-                    assert_eq!(self.find(&s.ip), Some(i), "{} unreachable", s.ip);
+                    let h = self.hash(&s.ip);
+                    assert_eq!(self.find(&s.ip, h), Some(i), "{} unreachable", s.ip);
                     n += 1;
                 }
             }
