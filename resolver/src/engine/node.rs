@@ -50,8 +50,8 @@ pub(super) const MAX_IDLE_TICKS: u64 = 40;
 
 /// The random maintenance lookups slow down to
 /// `maintenance_lookup_permille >> MAX_LOOKUP_BACKOFF` per tick in a cloud
-/// where no peer is found dead.
-pub(super) const MAX_LOOKUP_BACKOFF: u32 = 3;
+/// where no peer is found dead (at the defaults 3.9/1000: one an hour).
+pub(super) const MAX_LOOKUP_BACKOFF: u32 = 6;
 
 /// Balancing lookups toward sub-buckets that stay empty wait up to
 /// `2^MAX_BALANCE_BACKOFF` ticks (8 minutes) between them.
@@ -703,18 +703,25 @@ impl Node {
             }
             // Random lookups find dead entries and fill the levels; a node
             // whose requests all found their peers alive since the last
-            // draw has a sound cache and looks less often (down to an
-            // eighth of the rate), one that met a dead peer at once again.
-            self.lookup_backoff = if self.stats.timeouts > self.timeouts_seen {
-                0
-            } else {
+            // draw has a sound cache and looks less often (down to a
+            // 64th of the rate), one that met a dead peer at once again.
+            self.lookup_backoff = if self.met_no_dead_peer() {
                 (self.lookup_backoff + 1).min(MAX_LOOKUP_BACKOFF)
+            } else {
+                0
             };
             self.timeouts_seen = self.stats.timeouts;
             let permille = self.config.maintenance_lookup_permille >> self.lookup_backoff;
             self.lookup_at = self.draw_ticks(|r| r % 1000 < permille);
         }
         None
+    }
+
+    /// Whether none of this node's requests ran out of retries since the
+    /// last draw of the random maintenance lookups: its peers are alive as
+    /// far as it can tell.
+    pub(super) fn met_no_dead_peer(&self) -> bool {
+        self.stats.timeouts == self.timeouts_seen
     }
 
     /// The first of the next [`MAX_IDLE_TICKS`] grid ticks at which an

@@ -588,7 +588,8 @@ fn a_settled_node_skips_idle_maintenance_ticks() {
 fn random_maintenance_lookups_back_off_until_a_peer_is_found_dead() {
     let mut net = Net::new(12);
     register_all(&mut net);
-    net.run(1800);
+    // Six draws, each at most 40 ticks (10 min) ahead.
+    net.run(3900);
     // No peer died: every node has slowed its random lookups down.
     assert!(
         net.nodes
@@ -606,7 +607,7 @@ fn random_maintenance_lookups_back_off_until_a_peer_is_found_dead() {
         net.up[j] = false;
     }
     let mut reset = false;
-    for _ in 0..120 {
+    for _ in 0..480 {
         net.run(15);
         reset |= net
             .nodes
