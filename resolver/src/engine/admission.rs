@@ -10,6 +10,7 @@ use super::cache::InsertOutcome;
 use super::node::Node;
 use super::pending::Purpose;
 use crate::cpa::{MIN_LIFETIME_S, VerifyContext};
+use crate::id::PnrpId;
 use crate::wire::{AuthorityBuffer, Endpoint, Inquire, Message, MessageId, Nonce, RouteEntry};
 
 /// A route entry being validated (Pending Route Entry Add List).
@@ -42,26 +43,65 @@ impl Node {
         flood_from: Option<SocketAddr>,
         already_flooded: Option<Vec<Endpoint>>,
     ) {
-        if re.port < MIN_PORT
-            || re.addresses.is_empty()
-            || re.id.is_zero()
-            || self.registrations.contains_key(&re.id)
-            || re.endpoints().any(|e| self.is_local_endpoint(&e))
-        {
+        if !self.usable_candidate(&re) {
             return;
         }
         if self.cache.get(&re.id).is_some() {
             // Known: a duplicate FLOOD is dropped (§3.8 step 5).
             return;
         }
-        if self.admissions.values().any(|c| c.route.id == re.id)
-            || self.admissions.len() >= self.config.max_admissions
-        {
+        if self.admission_pending(&re.id) || self.admissions.len() >= self.config.max_admissions {
             return;
         }
-        let need_cpa = !self.registrations.is_empty() && self.cache.in_leaf_range(&re.id);
+        let need_cpa = self.admission_needs_cpa(&re.id);
         let flood = flood_from.map(|f| (f, already_flooded.unwrap_or_default()));
         self.probe(re, need_cpa, flood, false);
+    }
+
+    /// Whether a route entry may be cached at all: a port of at least
+    /// 1024, an address, a nonzero ID, and neither the ID nor an endpoint
+    /// our own.
+    fn usable_candidate(&self, re: &RouteEntry) -> bool {
+        re.port >= MIN_PORT
+            && !re.addresses.is_empty()
+            && !re.id.is_zero()
+            && !self.registrations.contains_key(&re.id)
+            && !re.endpoints().any(|e| self.is_local_endpoint(&e))
+    }
+
+    /// Whether an admission INQUIRE for `id` is awaiting its answer.
+    fn admission_pending(&self, id: &PnrpId) -> bool {
+        self.admissions.values().any(|c| c.route.id == *id)
+    }
+
+    /// Whether caching `id` requires its CPA: it falls into the leaf set
+    /// of one of our registrations (digest §3.6 step 2, NeedCpa).
+    pub(super) fn admission_needs_cpa(&self, id: &PnrpId) -> bool {
+        !self.registrations.is_empty() && self.cache.in_leaf_range(id)
+    }
+
+    /// The hop of a LOOKUP that answered without the N flag: the answer to
+    /// a message carrying its ID as the Validate PNRP ID, sent to its
+    /// address under a fresh MessageID, proves what an admission INQUIRE
+    /// without a CPA would (digest §4.5 step 4: "it proved alive"), so it
+    /// is cached at once. One that needs a CPA, or whose INQUIRE is already
+    /// out, goes through admission as before.
+    pub(super) fn admit_answered(&mut self, re: RouteEntry) {
+        if self.cache.get(&re.id).is_some() {
+            self.cache.touch(&re.id, self.now.mono);
+            return;
+        }
+        if !self.usable_candidate(&re) {
+            return;
+        }
+        if self.admission_needs_cpa(&re.id) || self.admission_pending(&re.id) {
+            self.consider_route_entry(re, None, None);
+            return;
+        }
+        self.stats.admitted += 1;
+        if let InsertOutcome::Added { .. } = self.cache.insert(re, None, self.now.mono) {
+            self.set_state(super::io::CloudState::Active);
+        }
     }
 
     /// How long before its Not After a cached CPA is renewed (below).

@@ -605,7 +605,10 @@ impl Node {
         b: AuthorityBuffer,
     ) {
         let cache_small = self.cache.len() < SMALL_CACHE;
-        let mut admit = Vec::new();
+        // The hop, proven alive by this answer, and the entry it gave us
+        // (with whether it is queued as a next hop).
+        let mut proven = None;
+        let mut learned = None;
         let mut evict = None;
         let mut advanced = false;
         let done;
@@ -637,7 +640,7 @@ impl Node {
                 evict = Some(hop.id);
                 s.lost += 1;
             } else {
-                admit.push(hop.clone());
+                proven = Some(hop.clone());
                 if s.best
                     .as_ref()
                     .is_none_or(|best| s.closer(&hop.id, &best.id))
@@ -674,8 +677,9 @@ impl Node {
                         s.best_stack.push(old);
                     }
                 } else if !in_path && !known {
-                    admit.push(new.clone());
-                    if s.closer(&new.id, &hop.id) || cache_small || s.collecting {
+                    let queued = s.closer(&new.id, &hop.id) || cache_small || s.collecting;
+                    learned = Some((new.clone(), queued));
+                    if queued {
                         if keep {
                             s.next_hops.push((hop.clone(), uses));
                         }
@@ -698,12 +702,17 @@ impl Node {
         if let Some(id) = evict {
             self.cache.remove(&id);
         }
-        for re in admit {
+        if let Some(re) = proven {
+            self.admit_answered(re);
+        }
+        if let Some((re, queued)) = learned {
             if self.cache.get(&re.id).is_some() {
                 self.cache.touch(&re.id, self.now.mono);
-            } else {
+            } else if !queued || self.admission_needs_cpa(&re.id) {
                 self.consider_route_entry(re, None, None);
             }
+            // A queued next hop is asked next with its ID as the Validate
+            // PNRP ID: its answer proves it as an INQUIRE would.
         }
         self.step(key);
     }

@@ -624,3 +624,111 @@ fn random_maintenance_lookups_back_off_until_a_peer_is_found_dead() {
     );
     assert!(net.resolve(0, "0.n11", 100, 1).is_ok());
 }
+
+/// Everything `node` has queued to send, decoded.
+fn sent(node: &mut Node) -> Vec<(SocketAddr, crate::wire::Packet)> {
+    let mut out = Vec::new();
+    while let Some((to, bytes)) = node.poll_transmit_owned() {
+        out.push((to, crate::wire::Packet::decode(&bytes).expect("decodes")));
+    }
+    out
+}
+
+/// `node` receives from `from` the AUTHORITY_BUFFER `b` answering `acked`.
+fn answer(
+    node: &mut Node,
+    now: Now,
+    from: SocketAddr,
+    acked: crate::wire::MessageId,
+    b: &crate::wire::AuthorityBuffer,
+) {
+    let mut bytes = Vec::new();
+    b.encode(&mut bytes).expect("encodes");
+    for frag in crate::wire::fragment(acked, &bytes).expect("fragments") {
+        let packet = crate::wire::Packet {
+            message_id: crate::wire::MessageId(7),
+            message: crate::wire::Message::Authority(frag),
+        };
+        node.handle_datagram(now, from, &packet.to_vec().expect("encodes"));
+    }
+}
+
+#[test]
+fn a_hop_that_answers_a_lookup_is_cached_without_an_inquire() {
+    use crate::wire::{AuthorityBuffer, Message, RouteEntry};
+    let mut now = Now {
+        mono: Instant(0),
+        wall: T0,
+    };
+    let config = Config {
+        local: vec![Endpoint::from_socket_addr(addr(0))],
+        ..Config::default()
+    };
+    let mut a = Node::new(config, Arc::new(P256Verifier), [1; 32], now);
+    let entry = |id: crate::id::PnrpId, i: usize| RouteEntry {
+        id,
+        port: 3540,
+        addresses: vec![match addr(i).ip() {
+            std::net::IpAddr::V6(v6) => v6,
+            std::net::IpAddr::V4(_) => unreachable!(),
+        }],
+    };
+    let name = "0.target";
+    // Far from the target: B, the only cached entry; close to it but of
+    // another name: C, which B will point to.
+    let target = name.parse::<PeerName>().expect("name").p2p_id();
+    let mut far = crate::id::PnrpId([0; 32]);
+    far.0[..16].copy_from_slice(&target.0);
+    let mut near = far;
+    far.0[0] ^= 0x80;
+    near.0[15] ^= 1;
+    let (b, c) = (entry(far, 1), entry(near, 2));
+    let _ = sent(&mut a);
+    let _ = a.cache.insert(b, None, now.mono);
+    a.handle_command(
+        now,
+        Command::Resolve {
+            request: RequestId(2),
+            name: name.parse().expect("name"),
+            max_results: 1,
+            deadline: now.mono.plus(core::time::Duration::from_secs(20)),
+        },
+    );
+    let out = sent(&mut a);
+    let lookup_b = out
+        .iter()
+        .find(|(to, p)| {
+            *to == addr(1) && matches!(&p.message, Message::Lookup(l) if l.validate == far)
+        })
+        .map(|(_, p)| p.message_id)
+        .expect("a LOOKUP to B validating B's ID");
+    now.mono = now.mono.plus(core::time::Duration::from_millis(1));
+    let to_c = AuthorityBuffer {
+        route_entry: Some(c),
+        ..AuthorityBuffer::default()
+    };
+    answer(&mut a, now, addr(1), lookup_b, &to_c);
+    let out = sent(&mut a);
+    assert!(
+        out.iter()
+            .all(|(to, p)| *to != addr(2) || !matches!(p.message, Message::Inquire(_))),
+        "no admission INQUIRE to C while it is about to be asked: {out:?}"
+    );
+    let lookup_c = out
+        .iter()
+        .find(|(to, p)| {
+            *to == addr(2) && matches!(&p.message, Message::Lookup(l) if l.validate == near)
+        })
+        .map(|(_, p)| p.message_id)
+        .expect("C is asked next, validating its ID");
+    assert!(!a.cache().contains(&near), "not cached before it answers");
+    now.mono = now.mono.plus(core::time::Duration::from_millis(1));
+    answer(&mut a, now, addr(2), lookup_c, &AuthorityBuffer::default());
+    assert!(a.cache().contains(&near), "its answer proved it");
+    assert!(
+        sent(&mut a)
+            .iter()
+            .all(|(to, p)| *to != addr(2) || !matches!(p.message, Message::Inquire(_))),
+        "nor after it answered"
+    );
+}
