@@ -11,6 +11,7 @@ use super::node::Node;
 use super::pending::Purpose;
 use crate::cpa::{MIN_LIFETIME_S, VerifyContext};
 use crate::id::PnrpId;
+use crate::time::Instant;
 use crate::wire::{AuthorityBuffer, Endpoint, Inquire, Message, MessageId, Nonce, RouteEntry};
 
 /// A route entry being validated (Pending Route Entry Add List).
@@ -30,6 +31,10 @@ pub(crate) struct Candidate {
 
 /// CPA-holding entries validated again per maintenance tick, at most.
 const RENEWALS_PER_TICK: usize = 4;
+
+/// An entry validated this recently (5 minutes) is taken to be alive: a
+/// candidate that could only take its place is not validated.
+const FRESH_WINDOW_US: u64 = 300_000_000;
 
 /// Lowest acceptable route-entry port (digest §12 #18).
 const MIN_PORT: u16 = 1024;
@@ -54,6 +59,13 @@ impl Node {
             return;
         }
         let need_cpa = self.admission_needs_cpa(&re.id);
+        if !need_cpa && self.met_no_dead_peer() {
+            let since = Instant(self.now.mono.0.saturating_sub(FRESH_WINDOW_US));
+            if self.cache.would_only_replace(&re.id, since) {
+                self.stats.admission_skipped += 1;
+                return;
+            }
+        }
         let flood = flood_from.map(|f| (f, already_flooded.unwrap_or_default()));
         self.probe(re, need_cpa, flood, false);
     }

@@ -773,6 +773,44 @@ impl RouteCache {
         }
     }
 
+    /// Whether caching `id` (not cached, outside every leaf set) now could
+    /// only take the place of an entry of its own sub-bucket validated at
+    /// or after `since`: its level is full and its sub-bucket, counting it,
+    /// is strictly the most crowded, so the victim would be that
+    /// sub-bucket's least recently validated entry. Such an admission
+    /// changes neither what the level covers nor, while `since` is recent,
+    /// how fresh it is.
+    pub fn would_only_replace(&self, id: &PnrpId, since: Instant) -> bool {
+        if self.contains(id) || self.in_leaf_range(id) {
+            return false;
+        }
+        let p = self.placement(id);
+        let mut counts = [0usize; BUCKETS];
+        let mut members = 0;
+        let mut oldest: Option<Instant> = None;
+        for i in self.level_ranges(p.level).into_iter().flatten() {
+            if self.meta[i].protected {
+                continue;
+            }
+            members += 1;
+            let b = usize::from(self.meta[i].bucket);
+            counts[b] += 1;
+            if b == p.bucket {
+                let v = self.entries[i].validated;
+                oldest = Some(oldest.map_or(v, |o| o.min(v)));
+            }
+        }
+        if members < self.config.per_level {
+            return false;
+        }
+        let own = counts[p.bucket] + 1;
+        let strictly_most = counts
+            .iter()
+            .enumerate()
+            .all(|(b, &c)| b == p.bucket || c < own);
+        strictly_most && oldest.is_some_and(|o| o >= since)
+    }
+
     /// Removes an entry (N flag, retries exhausted, revocation; digest
     /// §3.7). Leaf sets close up over the gap; nothing else is evicted.
     pub fn remove(&mut self, id: &PnrpId) -> Option<CacheEntry> {
@@ -2088,6 +2126,41 @@ mod tests {
             add(&mut none, a, 0),
             InsertOutcome::Added { leaf: true, .. }
         ));
+    }
+
+    #[test]
+    fn only_a_full_crowded_sub_bucket_with_fresh_entries_makes_a_newcomer_redundant() {
+        let cfg = CacheConfig {
+            per_level: 3,
+            max_levels: 1,
+            ..CacheConfig::default()
+        };
+        let mut cache = RouteCache::new(PnrpId::ZERO, cfg);
+        let m9 = U256::from_id(&cache.bucket_midpoint(1, 9).unwrap());
+        let m2 = U256::from_id(&cache.bucket_midpoint(1, 2).unwrap());
+        let in9 = |k: u64| m9.wrapping_add(U256([0, 0, 0, k])).to_id();
+        let in2 = |k: u64| m2.wrapping_add(U256([0, 0, 0, k])).to_id();
+        let _ = add(&mut cache, in9(1), 100);
+        let _ = add(&mut cache, in9(2), 200);
+        // Room left in the level: every newcomer adds something.
+        assert!(!cache.would_only_replace(&in9(3), at(0)));
+        let _ = add(&mut cache, in2(1), 300);
+        // Full, and sub-bucket 9 (2 + the newcomer) is the most crowded:
+        // the victim would be its oldest entry, validated at 100.
+        assert!(cache.would_only_replace(&in9(3), at(100)));
+        assert!(!cache.would_only_replace(&in9(3), at(101)), "stale victim");
+        // A newcomer elsewhere would take sub-bucket 9's place: coverage
+        // changes, so it is wanted.
+        assert!(!cache.would_only_replace(&in2(2), at(0)));
+        // Sub-bucket 9 gives up its oldest: 9 holds 1 entry, 2 holds 2.
+        let _ = add(&mut cache, in2(2), 400);
+        assert!(!cache.contains(&in9(1)));
+        assert!(cache.would_only_replace(&in2(3), at(300)));
+        // 9 would tie with 2: the victim might come from 2.
+        assert!(!cache.would_only_replace(&in9(3), at(0)));
+        // Cached IDs are never redundant candidates.
+        assert!(!cache.would_only_replace(&in2(2), at(0)));
+        cache.check_invariants().unwrap();
     }
 
     /// The `side` nearest of `all` below and above `local`, nearest first.

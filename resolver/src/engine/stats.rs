@@ -25,6 +25,9 @@ pub struct Stats {
     pub admitted: u64,
     /// Route entries refused at admission (N, timeout, bad CPA).
     pub admission_refused: u64,
+    /// Route entries not validated because caching them could only replace
+    /// a recently validated entry of their own sub-bucket.
+    pub admission_skipped: u64,
     /// Split-detection resolutions started.
     pub split_tests: u64,
     /// LOOKUPs answered.

@@ -201,6 +201,8 @@ pub struct EngineTotals {
     pub admitted: u64,
     /// Route entries refused at admission.
     pub admission_refused: u64,
+    /// Route entries not validated (they could only replace a fresh entry).
+    pub admission_skipped: u64,
     /// Requests dropped by per-source rate limits.
     pub dropped_rate: u64,
     /// Malformed datagrams dropped.
@@ -231,6 +233,7 @@ impl EngineTotals {
         self.cpa_rejected += s.cpa_rejected;
         self.admitted += s.admitted;
         self.admission_refused += s.admission_refused;
+        self.admission_skipped += s.admission_skipped;
         self.dropped_rate += s.dropped_rate;
         self.dropped_malformed += s.dropped_malformed;
         self.dropped_unsolicited += s.dropped_unsolicited;
