@@ -41,7 +41,7 @@ use crate::id::{P2pId, PnrpId, ServiceLocation};
 use crate::time::Instant;
 use crate::wire::{
     Endpoint, HashedNonce, Message, MessageId, Nonce, Packet, Reassembled, Reassembler,
-    ReassemblyLimits, ResolveReason, RouteEntry, Solicit, SolicitType,
+    ReassemblyLimits, RouteEntry, Solicit, SolicitType,
 };
 
 /// At most this many maintenance grid ticks in a row (10 minutes at the
@@ -682,14 +682,14 @@ impl Node {
         } else {
             self.balancing_target()
         };
-        if let Some((target, empty)) = gap {
+        if let Some((target, bucket, empty)) = gap {
             if empty != self.balance_empty {
                 self.balance_backoff = 0;
                 self.balance_at = self.balance_at.min(self.tick);
             }
             if self.tick >= self.balance_at {
                 self.balance_empty = empty;
-                self.start_internal_resolve(target, ResolveReason::CACHE_MAINTENANCE, None);
+                self.start_balancing_resolve(target, bucket);
                 self.balance_at = self.tick + (1 << self.balance_backoff);
                 self.balance_backoff = (self.balance_backoff + 1).min(MAX_BALANCE_BACKOFF);
             }

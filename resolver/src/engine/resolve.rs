@@ -35,7 +35,7 @@ use super::io::{Event, RequestId, ResolveError, Resolved};
 use super::node::Node;
 use super::pending::Purpose;
 use crate::cpa::VerifyContext;
-use crate::engine::cache::{LevelStat, Query};
+use crate::engine::cache::{LevelStat, Placement, Query};
 use crate::id::{PnrpId, RESOLVE_SUFFIX, ServiceLocation};
 use crate::name::PeerName;
 use crate::time::Instant;
@@ -106,6 +106,9 @@ pub(crate) struct ResolveState {
     max_results: usize,
     /// Collecting further instances after a first match.
     collecting: bool,
+    /// A balancing walk: the empty sub-bucket it is to fill. It ends at
+    /// the first hop proven to lie there.
+    gap: Option<Placement>,
     /// The seeds were already tried as a last resort.
     seeds_tried: bool,
 }
@@ -213,6 +216,25 @@ impl Node {
         reason: ResolveReason,
         initial_best: Option<RouteEntry>,
     ) {
+        self.start_walk(target, reason, initial_best, None);
+    }
+
+    /// A balancing walk toward the middle of the empty sub-bucket `gap`
+    /// (REASON_CACHE_MAINTENANCE): like Windows' lookups with just enough
+    /// Precision to land in the gap (digest §3.7), it ends at the first
+    /// hop proven to lie in the sub-bucket rather than at the node closest
+    /// to the middle.
+    pub(super) fn start_balancing_resolve(&mut self, target: PnrpId, gap: Placement) {
+        self.start_walk(target, ResolveReason::CACHE_MAINTENANCE, None, Some(gap));
+    }
+
+    fn start_walk(
+        &mut self,
+        target: PnrpId,
+        reason: ResolveReason,
+        initial_best: Option<RouteEntry>,
+        gap: Option<Placement>,
+    ) {
         if self.resolves.len() >= self.config.max_resolves {
             return;
         }
@@ -226,6 +248,9 @@ impl Node {
             initial_best,
             1,
         );
+        if let Some(s) = self.resolves.get_mut(&key) {
+            s.gap = gap;
+        }
         self.step(key);
     }
 
@@ -239,7 +264,7 @@ impl Node {
     /// an empty one is as likely as not a true gap, and chasing it would
     /// cost a lookup every tick for ever. Also returns how many sub-buckets
     /// are empty.
-    pub(super) fn balancing_target(&mut self) -> Option<(PnrpId, usize)> {
+    pub(super) fn balancing_target(&mut self) -> Option<(PnrpId, Placement, usize)> {
         // A cache without an empty sub-bucket keeps none until a change
         // that may empty one (the cache's gap generation).
         let generation = self.cache.gap_generation();
@@ -267,7 +292,7 @@ impl Node {
         let (level, bucket) = empty[self.rng.next_u32() as usize % empty.len()];
         self.cache
             .bucket_midpoint(level, bucket)
-            .map(|target| (target, empty.len()))
+            .map(|target| (target, Placement { level, bucket }, empty.len()))
     }
 
     /// [`RouteCache::estimate_cloud_size`](crate::engine::cache::RouteCache::estimate_cloud_size),
@@ -437,6 +462,7 @@ impl Node {
                 max_results,
                 collecting: false,
                 seeds_tried: false,
+                gap: None,
             },
         );
         key
@@ -689,12 +715,19 @@ impl Node {
                 }
             }
             // A cache-maintenance walk has done its work once it reaches
-            // the node closest to its target: the entries on the way are
-            // learned, and backtracking would only visit more of them.
-            done = !advanced
+            // the node closest to its target (the entries on the way are
+            // learned, and backtracking would only visit more of them), a
+            // balancing walk once a hop proved alive lies in its gap.
+            let in_gap = s.gap.is_some_and(|g| self.cache.placement(&hop.id) == g);
+            done = (!advanced || in_gap)
                 && s.reason == ResolveReason::CACHE_MAINTENANCE
                 && !b.flags.not_found
                 && s.flights.is_empty();
+            if done && learned.as_ref().is_some_and(|(_, queued)| *queued) {
+                // The gap is filled; the hop it was to ask next is dropped
+                // unproven, as entries learned are when a walk ends.
+                learned = None;
+            }
         }
         if done {
             self.finish(key, None);

@@ -634,6 +634,18 @@ fn sent(node: &mut Node) -> Vec<(SocketAddr, crate::wire::Packet)> {
     out
 }
 
+/// A route entry for `id` at node `i`'s address.
+fn entry(id: crate::id::PnrpId, i: usize) -> crate::wire::RouteEntry {
+    crate::wire::RouteEntry {
+        id,
+        port: 3540,
+        addresses: vec![match addr(i).ip() {
+            std::net::IpAddr::V6(v6) => v6,
+            std::net::IpAddr::V4(_) => unreachable!("test addresses are IPv6"),
+        }],
+    }
+}
+
 /// `node` receives from `from` the AUTHORITY_BUFFER `b` answering `acked`.
 fn answer(
     node: &mut Node,
@@ -655,7 +667,7 @@ fn answer(
 
 #[test]
 fn a_hop_that_answers_a_lookup_is_cached_without_an_inquire() {
-    use crate::wire::{AuthorityBuffer, Message, RouteEntry};
+    use crate::wire::{AuthorityBuffer, Message};
     let mut now = Now {
         mono: Instant(0),
         wall: T0,
@@ -665,14 +677,6 @@ fn a_hop_that_answers_a_lookup_is_cached_without_an_inquire() {
         ..Config::default()
     };
     let mut a = Node::new(config, Arc::new(P256Verifier), [1; 32], now);
-    let entry = |id: crate::id::PnrpId, i: usize| RouteEntry {
-        id,
-        port: 3540,
-        addresses: vec![match addr(i).ip() {
-            std::net::IpAddr::V6(v6) => v6,
-            std::net::IpAddr::V4(_) => unreachable!(),
-        }],
-    };
     let name = "0.target";
     // Far from the target: B, the only cached entry; close to it but of
     // another name: C, which B will point to.
@@ -731,4 +735,74 @@ fn a_hop_that_answers_a_lookup_is_cached_without_an_inquire() {
             .all(|(to, p)| *to != addr(2) || !matches!(p.message, Message::Inquire(_))),
         "nor after it answered"
     );
+}
+
+#[test]
+fn a_balancing_walk_ends_at_the_first_hop_in_its_gap() {
+    use crate::engine::cache::Placement;
+    use crate::wire::{AuthorityBuffer, Message};
+    let mut now = Now {
+        mono: Instant(0),
+        wall: T0,
+    };
+    let config = Config {
+        local: vec![Endpoint::from_socket_addr(addr(0))],
+        ..Config::default()
+    };
+    let mut a = Node::new(config, Arc::new(P256Verifier), [2; 32], now);
+    let _ = sent(&mut a);
+    let gap = Placement {
+        level: 1,
+        bucket: 3,
+    };
+    let target = a.cache().bucket_midpoint(1, 3).expect("a sub-bucket");
+    let offset = |k: u8| {
+        let mut o = crate::id::PnrpId([0; 32]);
+        o.0[31] = k;
+        target.wrapping_add(&o)
+    };
+    // B lies on the other side of the centre; C and D in the gap, D
+    // nearer its middle.
+    let b = a.cache().bucket_midpoint(1, 8).expect("a sub-bucket");
+    let (c, d) = (offset(200), offset(1));
+    assert_eq!(a.cache().placement(&c), gap);
+    let _ = a.cache.insert(entry(b, 1), None, now.mono);
+    a.start_balancing_resolve(target, gap);
+    let lookup_b = sent(&mut a)
+        .iter()
+        .find(|(to, p)| *to == addr(1) && matches!(p.message, Message::Lookup(_)))
+        .map(|(_, p)| p.message_id)
+        .expect("B is asked first");
+    now.mono = now.mono.plus(core::time::Duration::from_millis(1));
+    let to_c = AuthorityBuffer {
+        route_entry: Some(entry(c, 2)),
+        ..AuthorityBuffer::default()
+    };
+    answer(&mut a, now, addr(1), lookup_b, &to_c);
+    let lookup_c = sent(&mut a)
+        .iter()
+        .find(|(to, p)| *to == addr(2) && matches!(p.message, Message::Lookup(_)))
+        .map(|(_, p)| p.message_id)
+        .expect("C, closer to the middle, is asked next");
+    now.mono = now.mono.plus(core::time::Duration::from_millis(1));
+    let to_d = AuthorityBuffer {
+        route_entry: Some(entry(d, 3)),
+        ..AuthorityBuffer::default()
+    };
+    answer(&mut a, now, addr(2), lookup_c, &to_d);
+    // C answered from inside the gap: the walk is over. D, nearer the
+    // middle, is neither asked nor INQUIREd.
+    let out = sent(&mut a);
+    assert!(a.cache().contains(&c), "C proved alive in the gap");
+    assert!(
+        !out.iter()
+            .any(|(to, p)| *to == addr(3) && matches!(p.message, Message::Lookup(_))),
+        "no LOOKUP past the gap: {out:?}"
+    );
+    assert!(
+        out.iter().all(|(to, _)| *to != addr(3)),
+        "nothing goes to D: {out:?}"
+    );
+    assert!(!a.cache().contains(&d));
+    assert!(a.resolves.is_empty(), "the walk ended");
 }
