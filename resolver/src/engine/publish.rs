@@ -321,16 +321,17 @@ impl Node {
             self.send(addr, msg, Some(Purpose::Flood { validate }));
         }
         // The newcomer itself learns that we hold it in a leaf set, so that
-        // its own leaf set fills from the nodes around it.
+        // its own leaf set fills from the nodes around it — unless it told
+        // us itself: then it holds our entry already.
+        let from_x = route.endpoints().any(|e| e.to_socket_addr() == from);
         if !self.registrations.contains_key(&x)
+            && !from_x
             && let Some(to) = route.endpoints().next().map(|e| e.to_socket_addr())
         {
             self.flood_own_entry(to, x);
         }
         // Step 4: the FLOOD's sender learns who holds it in a leaf set.
-        if !route.endpoints().any(|e| e.to_socket_addr() == from)
-            && !self.config.local.iter().any(|e| e.to_socket_addr() == from)
-        {
+        if !from_x && !self.config.local.iter().any(|e| e.to_socket_addr() == from) {
             self.flood_own_entry(from, x);
         }
     }

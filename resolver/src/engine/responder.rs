@@ -222,7 +222,15 @@ impl Node {
     pub(super) fn on_lookup(&mut self, from: SocketAddr, id: MessageId, m: Lookup) {
         self.stats.lookups_served += 1;
         if let Some(re) = m.best_match.clone() {
-            self.consider_route_entry(re, None, None);
+            if re.endpoints().any(|e| e.to_socket_addr() == from) {
+                // The resolver's own entry (a registration resolve): every
+                // hop on its flagged path was sent it too, and it holds
+                // ours. Like a FLOOD from it whose Already Flooded List is
+                // that path, it is not flooded back to any of them.
+                self.consider_route_entry(re, Some(from), Some(m.flagged_path.clone()));
+            } else {
+                self.consider_route_entry(re, None, None);
+            }
         }
         let validate_not_local =
             !m.validate.is_zero() && !self.registrations.contains_key(&m.validate);

@@ -806,3 +806,58 @@ fn a_balancing_walk_ends_at_the_first_hop_in_its_gap() {
     assert!(!a.cache().contains(&d));
     assert!(a.resolves.is_empty(), "the walk ended");
 }
+
+#[test]
+fn a_registration_lookup_counts_its_path_as_already_flooded() {
+    use crate::wire::{Lookup, Message, MessageId, Packet, ResolveCriteria, ResolveReason};
+    let mut net = Net::new(1);
+    let y = register(&mut net, 0, "0.holder", 1);
+    let now = net.now();
+    let h = &mut net.nodes[0];
+    let _ = sent(h);
+    let above_y = |k: u8| {
+        let mut o = crate::id::PnrpId([0; 32]);
+        o.0[31] = k;
+        y.wrapping_add(&o)
+    };
+    // Around X, just above our registration: N1 below it, N2 above it.
+    let (n1, x, n2) = (above_y(5), above_y(10), above_y(20));
+    let _ = h.cache.insert(entry(n1, 1), None, now.mono);
+    let _ = h.cache.insert(entry(n2, 2), None, now.mono);
+    let ep = |i: usize| Endpoint::from_socket_addr(addr(i));
+    // X's registration LOOKUP, with its own entry as the best match; N2
+    // was asked before us.
+    let lookup = Packet {
+        message_id: MessageId(99),
+        message: Message::Lookup(Lookup {
+            accept_not_closer: false,
+            precision: 0,
+            criteria: ResolveCriteria::None,
+            reason: ResolveReason::REGISTRATION,
+            target: above_y(11),
+            validate: y,
+            best_match: Some(entry(x, 3)),
+            flagged_path: vec![ep(3), ep(2)],
+        }),
+    };
+    h.handle_datagram(now, addr(3), &lookup.to_vec().expect("encodes"));
+    let cand = h
+        .admissions
+        .values()
+        .find(|c| c.route.id == x)
+        .expect("X, in our leaf set, is being validated");
+    assert!(cand.need_cpa);
+    let origin = cand.flood.clone();
+    assert_eq!(origin, Some((addr(3), vec![ep(3), ep(2)])));
+    // Once X is admitted it is flooded to N1 alone: N2 was sent X's
+    // LOOKUP, and X, which told us itself, holds our entry.
+    let _ = sent(h);
+    let _ = h.cache.insert(entry(x, 3), None, now.mono);
+    h.leaf_set_flood(x, origin);
+    let floods: Vec<SocketAddr> = sent(h)
+        .into_iter()
+        .filter(|(_, p)| matches!(p.message, Message::Flood(_)))
+        .map(|(to, _)| to)
+        .collect();
+    assert_eq!(floods, vec![addr(1)]);
+}
