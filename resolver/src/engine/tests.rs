@@ -634,6 +634,30 @@ fn sent(node: &mut Node) -> Vec<(SocketAddr, crate::wire::Packet)> {
     out
 }
 
+/// A node at `addr(0)` with no seeds and no registration, at time 0.
+fn lone_node(seed: u8) -> (Node, Now) {
+    let now = Now {
+        mono: Instant(0),
+        wall: T0,
+    };
+    let config = Config {
+        local: vec![Endpoint::from_socket_addr(addr(0))],
+        ..Config::default()
+    };
+    let node = Node::new(config, Arc::new(P256Verifier), [seed; 32], now);
+    (node, now)
+}
+
+/// The MessageID of the first LOOKUP in `out` to node `i`.
+fn lookup_to(
+    out: &[(SocketAddr, crate::wire::Packet)],
+    i: usize,
+) -> Option<crate::wire::MessageId> {
+    out.iter()
+        .find(|(to, p)| *to == addr(i) && matches!(p.message, crate::wire::Message::Lookup(_)))
+        .map(|(_, p)| p.message_id)
+}
+
 /// A route entry for `id` at node `i`'s address.
 fn entry(id: crate::id::PnrpId, i: usize) -> crate::wire::RouteEntry {
     crate::wire::RouteEntry {
@@ -668,15 +692,7 @@ fn answer(
 #[test]
 fn a_hop_that_answers_a_lookup_is_cached_without_an_inquire() {
     use crate::wire::{AuthorityBuffer, Message};
-    let mut now = Now {
-        mono: Instant(0),
-        wall: T0,
-    };
-    let config = Config {
-        local: vec![Endpoint::from_socket_addr(addr(0))],
-        ..Config::default()
-    };
-    let mut a = Node::new(config, Arc::new(P256Verifier), [1; 32], now);
+    let (mut a, mut now) = lone_node(1);
     let name = "0.target";
     // Far from the target: B, the only cached entry; close to it but of
     // another name: C, which B will point to.
@@ -741,15 +757,7 @@ fn a_hop_that_answers_a_lookup_is_cached_without_an_inquire() {
 fn a_balancing_walk_ends_at_the_first_hop_in_its_gap() {
     use crate::engine::cache::Placement;
     use crate::wire::{AuthorityBuffer, Message};
-    let mut now = Now {
-        mono: Instant(0),
-        wall: T0,
-    };
-    let config = Config {
-        local: vec![Endpoint::from_socket_addr(addr(0))],
-        ..Config::default()
-    };
-    let mut a = Node::new(config, Arc::new(P256Verifier), [2; 32], now);
+    let (mut a, mut now) = lone_node(2);
     let _ = sent(&mut a);
     let gap = Placement {
         level: 1,
@@ -768,22 +776,14 @@ fn a_balancing_walk_ends_at_the_first_hop_in_its_gap() {
     assert_eq!(a.cache().placement(&c), gap);
     let _ = a.cache.insert(entry(b, 1), None, now.mono);
     a.start_balancing_resolve(target, gap);
-    let lookup_b = sent(&mut a)
-        .iter()
-        .find(|(to, p)| *to == addr(1) && matches!(p.message, Message::Lookup(_)))
-        .map(|(_, p)| p.message_id)
-        .expect("B is asked first");
+    let lookup_b = lookup_to(&sent(&mut a), 1).expect("B is asked first");
     now.mono = now.mono.plus(core::time::Duration::from_millis(1));
     let to_c = AuthorityBuffer {
         route_entry: Some(entry(c, 2)),
         ..AuthorityBuffer::default()
     };
     answer(&mut a, now, addr(1), lookup_b, &to_c);
-    let lookup_c = sent(&mut a)
-        .iter()
-        .find(|(to, p)| *to == addr(2) && matches!(p.message, Message::Lookup(_)))
-        .map(|(_, p)| p.message_id)
-        .expect("C, closer to the middle, is asked next");
+    let lookup_c = lookup_to(&sent(&mut a), 2).expect("C, closer to the middle, is asked next");
     now.mono = now.mono.plus(core::time::Duration::from_millis(1));
     let to_d = AuthorityBuffer {
         route_entry: Some(entry(d, 3)),
