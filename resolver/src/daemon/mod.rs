@@ -14,6 +14,7 @@
 //! * `state` — registrations and bootstrap hints that survive `kill -9`;
 //! * `netif` — the host's addresses.
 
+mod answers;
 mod cloud;
 pub mod config;
 mod dns;

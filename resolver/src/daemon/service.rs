@@ -54,8 +54,9 @@ pub(crate) struct Service {
     state: Mutex<State>,
     started: tokio::time::Instant,
     /// Verified host answers for the NSS path, kept for their TTL
-    /// ([`HOST_TTL_S`]); bounded, and cleared by any (un)registration.
-    host_cache: Mutex<HostCache>,
+    /// ([`HOST_TTL_S`]); the most recently used [`HOST_CACHE_MAX`], cleared
+    /// by any (un)registration.
+    host_cache: Mutex<super::answers::HostAnswers>,
     /// The same answers, published for the NSS module to read without a
     /// round trip (`hosts.table`, [`super::hosttable`]), once serving.
     host_table: std::sync::OnceLock<super::hosttable::HostTable>,
@@ -63,11 +64,8 @@ pub(crate) struct Service {
     dns_cache: std::sync::OnceLock<pnrp_nsp::CacheHandle>,
 }
 
-/// (lowercased host name, family) → (expiry, encoded answer frame).
-type HostCache = std::collections::BTreeMap<(Vec<u8>, u8), (tokio::time::Instant, Vec<u8>)>;
-
 /// Most host answers kept.
-const HOST_CACHE_MAX: usize = 4096;
+const HOST_CACHE_MAX: core::num::NonZeroUsize = core::num::NonZeroUsize::new(4096).unwrap();
 
 impl core::fmt::Debug for Service {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -200,7 +198,7 @@ impl Service {
             node_signer,
             state: Mutex::new(state),
             started: tokio::time::Instant::now(),
-            host_cache: Mutex::new(std::collections::BTreeMap::new()),
+            host_cache: Mutex::new(super::answers::HostAnswers::new(HOST_CACHE_MAX)),
             host_table: std::sync::OnceLock::new(),
             dns_cache: std::sync::OnceLock::new(),
         };
@@ -474,11 +472,7 @@ impl Service {
     ) -> Vec<u8> {
         let key = (req.name.to_ascii_lowercase(), req.family as u8);
         let now = tokio::time::Instant::now();
-        let hit = self
-            .lock_host_cache()
-            .get(&key)
-            .filter(|(expires, _)| *expires > now)
-            .cloned();
+        let hit = self.lock_host_cache().get(&key, now);
         if let Some((expires, frame)) = hit {
             // The module asked, so the table lacked it (evicted): put it back.
             self.publish_host(req, &frame, expires - now);
@@ -488,14 +482,7 @@ impl Service {
         let frame = response.encode();
         if response.status == nss_pnrp::frame::Status::Found {
             let ttl = Duration::from_secs(u64::from(response.ttl_s));
-            let mut cache = self.lock_host_cache();
-            if cache.len() >= HOST_CACHE_MAX {
-                cache.retain(|_, (e, _)| *e > now);
-            }
-            if cache.len() < HOST_CACHE_MAX {
-                cache.insert(key, (now + ttl, frame.clone()));
-            }
-            drop(cache);
+            self.lock_host_cache().put(key, now + ttl, frame.clone());
             self.publish_host(req, &frame, ttl);
         }
         frame
@@ -595,7 +582,7 @@ impl Service {
         }
     }
 
-    fn lock_host_cache(&self) -> std::sync::MutexGuard<'_, HostCache> {
+    fn lock_host_cache(&self) -> std::sync::MutexGuard<'_, super::answers::HostAnswers> {
         self.host_cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
