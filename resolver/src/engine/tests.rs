@@ -861,3 +861,62 @@ fn a_registration_lookup_counts_its_path_as_already_flooded() {
         .collect();
     assert_eq!(floods, vec![addr(1)]);
 }
+
+#[test]
+fn a_candidate_that_could_only_replace_a_fresh_entry_is_not_inquired() {
+    use crate::wire::{Flood, Message, MessageId, Packet};
+    let (mut a, now) = lone_node(3);
+    let _ = sent(&mut a);
+    // Level 1 full: 11 entries in sub-bucket 3, 9 in sub-bucket 7, all
+    // validated now.
+    let in_bucket = |b: usize, k: u8| {
+        let mut o = crate::id::PnrpId([0; 32]);
+        o.0[31] = k;
+        a.cache()
+            .bucket_midpoint(1, b)
+            .expect("a sub-bucket")
+            .wrapping_add(&o)
+    };
+    let mut cached = Vec::new();
+    for k in 0..11 {
+        cached.push(in_bucket(3, k));
+    }
+    for k in 0..9 {
+        cached.push(in_bucket(7, k));
+    }
+    let (crowded, elsewhere) = (in_bucket(3, 100), in_bucket(5, 0));
+    for (i, id) in cached.into_iter().enumerate() {
+        assert!(matches!(
+            a.cache.insert(entry(id, 10 + i), None, now.mono),
+            cache::InsertOutcome::Added { .. }
+        ));
+    }
+    let flood = |a: &mut Node, id: crate::id::PnrpId, i: usize| {
+        let packet = Packet {
+            message_id: MessageId(1000 + i as u32),
+            message: Message::Flood(Flood {
+                no_ack: false,
+                validate: crate::id::PnrpId([0; 32]),
+                revoke: None,
+                route_entry: Some(entry(id, i)),
+                already_flooded: Vec::new(),
+            }),
+        };
+        a.handle_datagram(now, addr(i), &packet.to_vec().expect("encodes"));
+        sent(a)
+            .into_iter()
+            .any(|(to, p)| to == addr(i) && matches!(p.message, Message::Inquire(_)))
+    };
+    // It would only take the place of a fresh entry of sub-bucket 3.
+    assert!(!flood(&mut a, crowded, 1), "not validated");
+    assert_eq!(a.stats.admission_skipped, 1);
+    // One for sub-bucket 5 changes what the level covers.
+    assert!(flood(&mut a, elsewhere, 2), "validated");
+    // A node that met a dead peer validates every candidate.
+    a.stats.timeouts += 1;
+    assert!(
+        flood(&mut a, crowded, 3),
+        "validated once a peer was found dead"
+    );
+    assert_eq!(a.stats.admission_skipped, 1);
+}
