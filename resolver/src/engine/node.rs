@@ -50,7 +50,8 @@ pub(super) const MAX_IDLE_TICKS: u64 = 40;
 
 /// The random maintenance lookups slow down to
 /// `maintenance_lookup_permille >> MAX_LOOKUP_BACKOFF` per tick in a cloud
-/// where no peer is found dead (at the defaults 3.9/1000: one an hour).
+/// where no peer is found dead (at the defaults 250 >> 6 = 3/1000 per 15 s
+/// tick: one every ~83 minutes).
 pub(super) const MAX_LOOKUP_BACKOFF: u32 = 6;
 
 /// Balancing lookups toward sub-buckets that stay empty wait up to

@@ -601,6 +601,11 @@ fn random_maintenance_lookups_back_off_until_a_peer_is_found_dead() {
             .map(|n| n.lookup_backoff)
             .collect::<Vec<_>>()
     );
+    // At that floor a node looks once every ~83 minutes (3/1000 per tick).
+    assert_eq!(
+        Config::default().maintenance_lookup_permille >> MAX_LOOKUP_BACKOFF,
+        3
+    );
     // Three peers vanish: the nodes whose requests then run out of retries
     // go back to the full rate at their next draw.
     for j in [2, 6, 9] {
