@@ -781,8 +781,12 @@ impl RouteCache {
     /// changes neither what the level covers nor, while `since` is recent,
     /// how fresh it is.
     pub fn would_only_replace(&self, id: &PnrpId, since: Instant) -> bool {
-        if self.contains(id) || self.in_leaf_range(id) {
-            return false;
+        // One search answers both "cached?" and where a leaf-range check
+        // starts.
+        match self.search(id) {
+            Ok(_) => return false,
+            Err(i) if self.leaf_range_at(id, i, i) => return false,
+            Err(_) => {}
         }
         let p = self.placement(id);
         let mut counts = [0usize; BUCKETS];
